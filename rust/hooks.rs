@@ -42,7 +42,7 @@ static DUP_MMAP: Probe = Probe::kretprobe::<DupMmap>(c_str!("dup_mmap"), FORK_MA
 
 /// Counts `event` for the process running the probed function.
 fn record(event: Event) {
-    TABLE.record(task::current_tgid(), task::current_comm, event);
+    TABLE.record(task::current_tgid(), &task::current_comm(), event);
 }
 
 /// Read-only view of the `struct vm_fault` a fault handler was called with.

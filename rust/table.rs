@@ -141,15 +141,24 @@ impl ProcessTable {
         }
     }
 
-    /// Counts `event` for process `tgid`; `comm` is called only when the
-    /// process gets a new row. Lock-free; safe in probe context.
+    /// Counts `event` for process `tgid`, whose command name is now `comm`.
+    /// Lock-free; safe in probe context.
     #[inline]
-    pub(crate) fn record(&self, tgid: i32, comm: impl FnOnce() -> [u8; COMM_LEN], event: Event) {
-        self.slot_for(tgid, comm).counters[event as usize].inc();
+    pub(crate) fn record(&self, tgid: i32, comm: &[u8; COMM_LEN], event: Event) {
+        let slot = self.slot_for(tgid);
+        slot.counters[event as usize].inc();
+        // Keep the latest name: a forked child faults first under its
+        // parent's name and only then execs. The line is already dirty from
+        // the increment, so this costs next to nothing.
+        if !core::ptr::eq(slot, &self.other) {
+            for (dst, &src) in slot.comm.iter().zip(comm) {
+                dst.store(src, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Finds or claims the slot of `tgid`, or the `<other>` slot if full.
-    fn slot_for(&self, tgid: i32, comm: impl FnOnce() -> [u8; COMM_LEN]) -> &Slot {
+    fn slot_for(&self, tgid: i32) -> &Slot {
         // Fibonacci hashing spreads sequential pids over the table.
         let start = (tgid as u32).wrapping_mul(0x9E37_79B9) as usize % SLOTS;
         for i in 0..SLOTS {
@@ -162,13 +171,8 @@ impl ProcessTable {
                 continue;
             }
             match slot.tgid.compare_exchange(0, tgid, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => {
-                    for (dst, src) in slot.comm.iter().zip(comm()) {
-                        dst.store(src, Ordering::Relaxed);
-                    }
-                    return slot;
-                }
-                // Another CPU claimed it first, maybe for this same tgid.
+                // Claimed it, or another CPU claimed it first for this tgid.
+                Ok(_) => return slot,
                 Err(winner) if winner == tgid => return slot,
                 Err(_) => continue,
             }
