@@ -3,7 +3,8 @@
 
 KDIR_DEFAULT := $(CURDIR)/build/kernel
 KDIR ?= $(KDIR_DEFAULT)
-LLVM ?=
+# Modules must be built with the kernel's compiler; build-kernel records it.
+LLVM ?= $(shell sed -n 's/^LLVM=//p' $(KDIR)/.cowstat-make-flags 2>/dev/null)
 RUST_VERSION := 1.95.0
 export RUSTUP_TOOLCHAIN := $(RUST_VERSION)
 export PATH := $(HOME)/.cargo/bin:$(PATH)
