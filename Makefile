@@ -16,18 +16,22 @@ COW_DEMO := $(BUILD)/cow-demo
 MODULE := $(BUILD)/cowstat.ko
 KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) $(if $(LLVM),LLVM=$(LLVM))
 
-.PHONY: all help setup kernel check-kdir module cow-demo vm demo test test-host test-guest \
-	fmt fmtcheck clippy clean
+.PHONY: all help setup kernel check-kdir module cow-demo vm demo demo-redis test test-host test-guest \
+	fmt fmtcheck clippy clean dist lab-grade
 
 all: module
 
 help:
 	@echo 'make             build cowstat.ko (builds the test kernel on first use)'
 	@echo 'make demo        boot the test VM and run the guided COW tour'
+	@echo 'make demo-redis  real Redis BGSAVE in the VM: Redis vs cowstat COW figures'
 	@echo 'make test        everything: host tests + in-VM tests, ends with "N passed, N failed"'
+	@echo 'make bench       benchmarks in one VM boot: build/bench/{report.md,results.json,*.svg}'
 	@echo 'make vm          interactive shell in the test VM with cowstat loaded'
 	@echo 'make cow-demo    build the static cow-demo binary (build/cow-demo)'
 	@echo 'make fmt | fmtcheck | clippy   format or lint the module and the crate'
+	@echo 'make dist        course-lab student bundle (build/dist/cowstat-lab-VERSION.tar.gz)'
+	@echo 'make lab-grade [LAB=lab/starter]   build a lab module tree and grade it in the VM'
 	@echo 'make KDIR=/path/to/kernel      build against another Rust-enabled kernel'
 
 setup:
@@ -50,7 +54,8 @@ module: kernel check-kdir
 
 cow-demo: setup
 	@cd $(CRATE) && cargo build --quiet --release --locked --target $(MUSL)
-	@mkdir -p $(BUILD) && cp $(CRATE)/target/$(MUSL)/release/cow-demo $(COW_DEMO)
+	@mkdir -p $(BUILD) && cp $(CRATE)/target/$(MUSL)/release/cow-demo \
+		$(CRATE)/target/$(MUSL)/release/cowstat-selftest $(BUILD)/
 
 vm: module cow-demo
 	@scripts/vm-run --interactive
@@ -58,8 +63,16 @@ vm: module cow-demo
 demo: module cow-demo
 	@scripts/demo
 
+demo-redis: module cow-demo
+	@scripts/demo-redis
+
 test: module cow-demo
 	@scripts/run-tests
+
+# Benchmarks (docs/benchmarks.md): about 10 minutes under TCG.
+.PHONY: bench
+bench: module cow-demo
+	@scripts/bench
 
 fmt: kernel
 	rustfmt --edition 2021 --config-path $(KDIR)/.rustfmt.toml rust/*.rs
@@ -72,6 +85,15 @@ fmtcheck: kernel
 clippy: kernel check-kdir
 	@$(KMAKE) CLIPPY=1 modules
 	cd $(CRATE) && cargo clippy --all-targets --locked -- -D warnings
+
+# Course lab (docs/lab/README.md).
+LAB ?= lab/starter
+dist: module cow-demo
+	@scripts/make-dist
+
+lab-grade: module cow-demo
+	@$(MAKE) -s -C $(LAB)
+	@lab/grade $(LAB)/cowstat.ko
 
 clean:
 	-@test -d $(KDIR) && $(KMAKE) clean

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: GPL-2.0
+//! cowstat-selftest: the module's exactness promises, checked in the test VM
+//! against known workloads, printed as KTAP with expected vs observed values.
+//!
+//! Run as root inside the VM with cowstat loaded (tests/guest/exactness.sh).
+//! Exit status 0 if every case passed, 1 otherwise.
+
+mod fork_cases;
+mod ktap;
+mod own_cases;
+
+use cow_demo::error::Result;
+
+/// `(label, expected, observed)` comparisons of one case.
+pub type Checks = Vec<(&'static str, u64, u64)>;
+/// A named case; running it yields its comparisons.
+pub type TestCase = (String, Box<dyn FnOnce() -> Result<Checks>>);
+
+const USAGE: &str = "usage: cowstat-selftest [FILTER]
+
+Runs the cowstat exactness cases whose names contain FILTER (default: all)
+and prints KTAP. Needs /proc/cowstat, root and 2 CPUs.
+
+examples:
+  scripts/vm-run -- cowstat-selftest
+  scripts/vm-run -- cowstat-selftest thp_on";
+
+fn main() {
+    let filter = std::env::args().nth(1).unwrap_or_default();
+    if filter == "-h" || filter == "--help" {
+        println!("{USAGE}");
+        return;
+    }
+    // The zero-page case needs a process that has never forked: keep it first.
+    let cases: Vec<TestCase> = own_cases::before_any_fork()
+        .into_iter()
+        .chain(fork_cases::tests())
+        .chain(own_cases::after_forks())
+        .filter(|(name, _)| name.contains(&filter))
+        .collect();
+    let mut t = ktap::Ktap::start(cases.len() as u32);
+    for (name, run) in cases {
+        match run() {
+            Ok(checks) => t.expect_all(&name, &checks),
+            Err(e) => t.error(&name, &e),
+        }
+    }
+    std::process::exit(if t.finish() { 0 } else { 1 });
+}
