@@ -16,6 +16,7 @@ COW_DEMO := $(BUILD)/cow-demo
 MODULE := $(BUILD)/cowstat.ko
 KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) $(if $(LLVM),LLVM=$(LLVM))
 
+.PHONY: test-debug
 .PHONY: all help setup kernel check-kdir module cow-demo vm demo demo-redis test test-host test-guest \
 	fmt fmtcheck clippy clean dist lab-grade
 
@@ -27,8 +28,9 @@ help:
 	@echo 'make demo-redis  real Redis BGSAVE in the VM: Redis vs cowstat COW figures'
 	@echo 'make test        everything: host tests + in-VM tests, ends with "N passed, N failed"'
 	@echo 'make bench       benchmarks in one VM boot: build/bench/{report.md,results.json,*.svg}'
+	@echo 'make test-debug  reliability lane on a KASAN/lockdep/kmemleak kernel (slow)'
 	@echo 'make vm          interactive shell in the test VM with cowstat loaded'
-	@echo 'make cow-demo    build the static cow-demo binary (build/cow-demo)'
+	@echo 'make cow-demo    build the static cow-demo binary and test tools (build/bin/)'
 	@echo 'make fmt | fmtcheck | clippy   format or lint the module and the crate'
 	@echo 'make dist        course-lab student bundle (build/dist/cowstat-lab-VERSION.tar.gz)'
 	@echo 'make lab-grade [LAB=lab/starter]   build a lab module tree and grade it in the VM'
@@ -50,12 +52,14 @@ check-kdir:
 
 module: kernel check-kdir
 	@$(KMAKE) modules
-	@mkdir -p $(BUILD) && cp cowstat.ko $(MODULE)
+	@mkdir -p $(dir $(MODULE)) && cp cowstat.ko $(MODULE)
 
 cow-demo: setup
 	@cd $(CRATE) && cargo build --quiet --release --locked --target $(MUSL)
-	@mkdir -p $(BUILD) && cp $(CRATE)/target/$(MUSL)/release/cow-demo \
-		$(CRATE)/target/$(MUSL)/release/cowstat-selftest $(BUILD)/
+	@mkdir -p $(BUILD)/bin && cp $(CRATE)/target/$(MUSL)/release/cow-demo $(COW_DEMO)
+	@# Every binary of the crate goes to the guest's /bin (scripts/vm-run).
+	@find $(CRATE)/target/$(MUSL)/release -maxdepth 1 -type f -perm -u+x \
+		-exec cp {} $(BUILD)/bin/ \;
 
 vm: module cow-demo
 	@scripts/vm-run --interactive
@@ -68,6 +72,10 @@ demo-redis: module cow-demo
 
 test: module cow-demo
 	@scripts/run-tests
+
+# Reliability lane: debug kernel (KASAN, lockdep, kmemleak, failslab).
+test-debug: module cow-demo
+	@scripts/test-debug
 
 # Benchmarks (docs/benchmarks.md): about 10 minutes under TCG.
 .PHONY: bench

@@ -55,6 +55,13 @@ impl ProcFile for Procs {
     const NAME: &'static CStr = c_str!("procs");
     const MODE: u16 = 0o444;
 
+    fn size_hint() -> usize {
+        // 80 bytes a line (78 + newline, rounded), header and <other> row.
+        let mut rows = 2;
+        TABLE.for_each_row(|_| rows += 1);
+        rows * 80
+    }
+
     fn show(out: &mut SeqFile<'_>) -> fmt::Result {
         writeln!(
             out,

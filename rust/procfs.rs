@@ -30,25 +30,60 @@ pub(crate) trait ProcFile {
     /// Produces the whole file content for one `open()`.
     fn show(out: &mut SeqFile<'_>) -> fmt::Result;
 
+    /// Expected size of the content, so seq_file allocates once instead of
+    /// rendering the file again after each buffer doubling. 0: default.
+    fn size_hint() -> usize {
+        0
+    }
+
     /// Handles one `write()` of at most [`MAX_WRITE`] bytes at offset 0.
     fn write(_data: &[u8]) -> Result {
         Err(EINVAL)
     }
 }
 
+/// Bytes gathered before one `seq_write`: formatting pads and fields arrive
+/// a few bytes at a time, and one call per line is much cheaper than one
+/// per fragment.
+const STAGE: usize = 256;
+
 /// Text output for a seq_file; implements [`fmt::Write`].
+///
+/// # Invariants
+///
+/// `m` is the seq_file of the `show` call this value was created in.
 pub(crate) struct SeqFile<'a> {
     m: *mut bindings::seq_file,
+    stage: [u8; STAGE],
+    len: usize,
     _borrow: PhantomData<&'a mut bindings::seq_file>,
+}
+
+impl SeqFile<'_> {
+    fn flush(&mut self) {
+        if self.len > 0 {
+            // SAFETY: `m` is live for this `show` call (type invariant). On
+            // overflow seq_write marks the buffer full and seq_read retries
+            // with a larger one, so the return value needs no handling.
+            unsafe { bindings::seq_write(self.m, self.stage.as_ptr().cast::<c_void>(), self.len) };
+            self.len = 0;
+        }
+    }
 }
 
 impl fmt::Write for SeqFile<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        // SAFETY: `m` is the seq_file of the current `show` call (type
-        // invariant of how `SeqFile` is built in `show_trampoline`). On
-        // overflow seq_write marks the buffer full and seq_read retries with
-        // a larger one, so the return value needs no handling here.
-        unsafe { bindings::seq_write(self.m, s.as_ptr().cast::<c_void>(), s.len()) };
+        let bytes = s.as_bytes();
+        if self.len + bytes.len() > STAGE {
+            self.flush();
+        }
+        if bytes.len() > STAGE {
+            // SAFETY: As in `flush`.
+            unsafe { bindings::seq_write(self.m, bytes.as_ptr().cast::<c_void>(), bytes.len()) };
+        } else {
+            self.stage[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+            self.len += bytes.len();
+        }
         Ok(())
     }
 }
@@ -127,19 +162,27 @@ unsafe extern "C" fn open_trampoline<F: ProcFile>(
     _inode: *mut bindings::inode,
     file: *mut bindings::file,
 ) -> c_int {
-    // SAFETY: procfs passes the file being opened; `single_open` sets up a
-    // seq_file that `seq_read`/`single_release` (our other callbacks) use.
-    unsafe { bindings::single_open(file, Some(show_trampoline::<F>), ptr::null_mut()) }
+    let show = Some(show_trampoline::<F> as unsafe extern "C" fn(_, _) -> _);
+    match F::size_hint() {
+        // SAFETY: procfs passes the file being opened; `single_open` sets up
+        // a seq_file that `seq_read`/`single_release` (our other callbacks) use.
+        0 => unsafe { bindings::single_open(file, show, ptr::null_mut()) },
+        // SAFETY: As above, with a first buffer of `size` bytes.
+        size => unsafe { bindings::single_open_size(file, show, ptr::null_mut(), size) },
+    }
 }
 
 unsafe extern "C" fn show_trampoline<F: ProcFile>(
     m: *mut bindings::seq_file,
     _v: *mut c_void,
 ) -> c_int {
-    let mut out = SeqFile { m, _borrow: PhantomData };
+    // INVARIANT: `m` is the seq_file seq_read passes to this `show` call.
+    let mut out = SeqFile { m, stage: [0; STAGE], len: 0, _borrow: PhantomData };
     // Formatting into a seq_file cannot fail; an `Err` would be our bug, and
     // seq_read treats -EINVAL as "give the reader an error".
-    match F::show(&mut out) {
+    let result = F::show(&mut out);
+    out.flush();
+    match result {
         Ok(()) => 0,
         Err(_) => EINVAL.to_errno(),
     }

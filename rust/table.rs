@@ -11,10 +11,19 @@ use crate::{
     counter::Counter,
     task::COMM_LEN,
 };
-use core::sync::atomic::{AtomicI32, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 /// Processes tracked individually before events spill into `<other>`.
-pub(crate) const SLOTS: usize = 1024;
+/// Rows outlive their processes until reset, so the table is sized to stay
+/// sparse: 4096 slots x 128 bytes = 512 KiB, allocated with the module.
+pub(crate) const SLOTS: usize = 4096;
+
+/// Slots a lookup examines before giving up on a new process: bounds the
+/// per-event cost once the table fills (a full scan cost ~5 us per fault
+/// under TCG, docs/benchmarks.md). Fibonacci hashing spreads pids evenly,
+/// so at 1000 rows (1/4 full) 16 taken slots in a row are vanishingly rare
+/// (~0.25^16); as the table fills, more new processes go to `<other>`.
+const MAX_PROBES: usize = 16;
 
 /// What happened, one counter per kind in every row.
 #[derive(Clone, Copy)]
@@ -82,8 +91,8 @@ impl Counts {
 struct Slot {
     /// 0 = free, otherwise the owner's tgid (never changes until reset).
     tgid: AtomicI32,
-    /// Command name at claim time; bytes are atomics so readers never race.
-    comm: [AtomicU8; COMM_LEN],
+    /// Latest command name, as two little-endian words so readers never race.
+    comm: [AtomicU64; 2],
     counters: [Counter; EVENTS],
 }
 
@@ -91,7 +100,7 @@ impl Slot {
     const fn new() -> Self {
         Self {
             tgid: AtomicI32::new(0),
-            comm: [const { AtomicU8::new(0) }; COMM_LEN],
+            comm: [const { AtomicU64::new(0) }; 2],
             counters: [const { Counter::new() }; EVENTS],
         }
     }
@@ -148,11 +157,15 @@ impl ProcessTable {
         let slot = self.slot_for(tgid);
         slot.counters[event as usize].inc();
         // Keep the latest name: a forked child faults first under its
-        // parent's name and only then execs. The line is already dirty from
-        // the increment, so this costs next to nothing.
+        // parent's name and only then execs. Store only on change.
         if !core::ptr::eq(slot, &self.other) {
-            for (dst, &src) in slot.comm.iter().zip(comm) {
-                dst.store(src, Ordering::Relaxed);
+            for (i, word) in slot.comm.iter().enumerate() {
+                let mut bytes = [0u8; 8];
+                bytes.copy_from_slice(&comm[i * 8..i * 8 + 8]);
+                let new = u64::from_le_bytes(bytes);
+                if word.load(Ordering::Relaxed) != new {
+                    word.store(new, Ordering::Relaxed);
+                }
             }
         }
     }
@@ -161,7 +174,7 @@ impl ProcessTable {
     fn slot_for(&self, tgid: i32) -> &Slot {
         // Fibonacci hashing spreads sequential pids over the table.
         let start = (tgid as u32).wrapping_mul(0x9E37_79B9) as usize % SLOTS;
-        for i in 0..SLOTS {
+        for i in 0..MAX_PROBES {
             let slot = &self.slots[(start + i) % SLOTS];
             let owner = slot.tgid.load(Ordering::Acquire);
             if owner == tgid {
@@ -192,7 +205,10 @@ impl ProcessTable {
             if is_other && counts.is_zero() {
                 continue;
             }
-            let comm = core::array::from_fn(|i| slot.comm[i].load(Ordering::Relaxed));
+            let mut comm = [0u8; COMM_LEN];
+            for (i, word) in slot.comm.iter().enumerate() {
+                comm[i * 8..i * 8 + 8].copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+            }
             f(&Row { tgid: (!is_other).then_some(tgid), comm, counts });
         }
     }

@@ -118,7 +118,7 @@ pub fn tests() -> Vec<TestCase> {
 }
 
 fn observed(p: &ProcReport) -> Counts {
-    p.observed.clone().unwrap_or_default()
+    p.observed.unwrap_or_default()
 }
 
 fn check(case: &Case, r: &ForkReport) -> Checks {

@@ -1,0 +1,123 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Guest driver of `make bench` (scripts/bench): every benchmark in one boot.
+#
+# usage: sh /lib/cowstat/bench.sh [full|quick|smoke] [OUT]
+#
+# Runs cowstat-bench with the module loaded and unloaded (rmmod/insmod in
+# alternating order, ROUNDS times), writing JSON lines to OUT (default
+# /dev/ttyS1, which vm-run --out connects to a host file) and progress to
+# the console. `quick` uses small sizes (seconds under TCG); `smoke` tiny
+# ones, for tests/guest/bench-smoke.sh.
+set -e
+mode=${1:-full}
+out=${2:-/dev/ttyS1}
+KO=${COWSTAT_KO:-/lib/cowstat/cowstat.ko}
+B=cowstat-bench
+exec 3>"$out"
+
+log() { echo "bench: $*"; }
+note() { echo "# $*" >&3; }
+loaded() { [ -e /proc/cowstat/stats ]; }
+load() { loaded || insmod "$KO"; }
+unload() { ! loaded || rmmod cowstat; }
+reset() { echo 0 >/proc/cowstat/stats; }
+run() { log "$*"; "$B" "$@" >&3; }
+
+case $mode in
+full)
+	ROUNDS=10 OV_HEAP=256M OV_PAGES=65536 OV_TOUCH=64M OV_REP=5
+	FORK_HEAPS="16M 64M 256M 1G 2G" FORK_REP=5
+	KNOW_HEAPS="16M 64M 256M 1G 2G" KNOW_VMAS="1 10 100 1000 10000" KNOW_REP=5
+	KNOW_VMA_HEAP=160M SCALE_N="1 2 16 256 1000" SCALE_PAGES=16384 SCALE_ROUNDS=2 SCALE_REP=2
+	FILL=1100 FILL_KNOW=1000
+	;;
+quick)
+	ROUNDS=2 OV_HEAP=32M OV_PAGES=2048 OV_TOUCH=8M OV_REP=2
+	FORK_HEAPS="16M 64M" FORK_REP=2
+	KNOW_HEAPS="16M 64M" KNOW_VMAS="1 100" KNOW_REP=2
+	KNOW_VMA_HEAP=16M SCALE_N="1 16" SCALE_PAGES=1024 SCALE_ROUNDS=1 SCALE_REP=2
+	FILL=1100 FILL_KNOW=1000
+	;;
+smoke)
+	ROUNDS=1 OV_HEAP=4M OV_PAGES=23 OV_TOUCH=1M OV_REP=1
+	FORK_HEAPS="4M" FORK_REP=2
+	KNOW_HEAPS="4M" KNOW_VMAS="3" KNOW_REP=1
+	KNOW_VMA_HEAP=1M SCALE_N="3" SCALE_PAGES=30 SCALE_ROUNDS=1 SCALE_REP=1
+	FILL=5 FILL_KNOW=5
+	;;
+*) echo "bench.sh: error: unknown mode '$mode' (full, quick or smoke)" >&2; exit 2 ;;
+esac
+
+command -v $B >/dev/null || { echo "bench.sh: error: $B not in PATH" >&2; exit 2; }
+cs=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)
+case $cs in *jiffies*)
+	if [ "$mode" != smoke ]; then
+		echo "bench.sh: error: clocksource is $cs (ms resolution): boot with tsc_early_khz=HOST_TSC_KHZ tsc=reliable, as scripts/bench does" >&2
+		exit 2
+	fi ;;
+esac
+load
+note "clocksource $cs"
+note "mode $mode; kernel $(uname -r); $(nproc) CPUs; MemTotal $(awk '/MemTotal/ {print $2}' /proc/meminfo) kB"
+note "thp: $(cat /sys/kernel/mm/transparent_hugepage/enabled)"
+if [ -r /sys/kernel/debug/kprobes/list ]; then
+	while read -r line; do note "kprobes/list: $line"; done </sys/kernel/debug/kprobes/list
+fi
+while read -r line; do note "probes: $line"; done </proc/cowstat/probes
+start=$(date +%s)
+
+# 1+2. Probe overhead and COW cost breakdown, loaded vs unloaded, ABBA order.
+r=1
+while [ $r -le $ROUNDS ]; do
+	if [ $((r % 2)) = 1 ]; then order="load unload"; else order="unload load"; fi
+	for state in $order; do
+		$state
+		run --tag round$r overhead --heap $OV_HEAP --pages $OV_PAGES \
+			--touch $OV_TOUCH --repeats $OV_REP
+	done
+	r=$((r + 1))
+done
+
+# The per-process table full: rows persist, so 1100 exited processes fill it.
+load
+reset
+run --tag table_full fill --procs $FILL
+run --tag table_full overhead --heap $OV_HEAP --pages $OV_PAGES --touch $OV_TOUCH --repeats $OV_REP
+reset
+
+# 3. fork() latency vs heap size, THP off and on (module loaded: dup_mmap time).
+for h in $FORK_HEAPS; do
+	for thp in off on; do
+		run --tag sweep fork --heap $h --thp $thp --repeats $FORK_REP
+	done
+done
+
+# 4. The cost of knowing, as the heap grows and as the VMA count grows.
+reset
+for h in $KNOW_HEAPS; do
+	run --tag heap know --heap $h --vmas 1 --repeats $KNOW_REP
+done
+for v in $KNOW_VMAS; do
+	run --tag vmas know --heap $KNOW_VMA_HEAP --vmas $v --repeats $KNOW_REP
+done
+reset
+run --tag full_table fill --procs $FILL_KNOW
+run --tag full_table know --heap 64M --vmas 1 --repeats $KNOW_REP
+reset
+
+# 5. Scale: N processes taking COW faults at once, loaded and unloaded.
+r=1
+while [ $r -le $SCALE_ROUNDS ]; do
+	for state in load unload; do
+		$state
+		for n in $SCALE_N; do
+			loaded && reset
+			run --tag scale$r scale --procs $n --total-pages $SCALE_PAGES --repeats $SCALE_REP
+		done
+	done
+	r=$((r + 1))
+done
+load
+note "done in $(($(date +%s) - start)) s"
+log "done in $(($(date +%s) - start)) s"

@@ -1,0 +1,137 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Reliability lane (make test-debug), inside the debug-kernel VM: load and
+# unload under fire, overflow the process table, bad input, OOM, failing
+# forks and failing module init. KTAP. Each part is bounded in time and
+# iterations. Usage: stress.sh [RELOADS] [SECONDS]
+. "$(dirname "$0")/../lib/ktap.sh"
+. "$(dirname "$0")/../guest/cowstat-lib.sh"
+KO=${COWSTAT_KO:-/lib/cowstat/cowstat.ko}
+P=/proc/cowstat
+RELOADS=${1:-200}
+SECONDS_MANY=${2:-30}
+
+ktap_header
+ktap_plan 13
+
+# Background load: forkers that write (COW) and readers of every file.
+forker() {
+	while [ ! -e /tmp/stop ]; do cow-demo fork --heap 2M --pages 23 --json >/dev/null 2>&1; done
+}
+reader() {
+	while [ ! -e /tmp/stop ]; do
+		cat $P/stats $P/procs $P/probes $P/fork_latency >/dev/null 2>&1
+	done
+}
+start_load() {
+	rm -f /tmp/stop
+	for i in 1 2 3; do forker & done
+	reader &
+	reader &
+}
+stop_load() {
+	touch /tmp/stop
+	wait
+}
+
+# --- 1. insmod/rmmod cycles while probes fire and files are read ---
+start_load
+fails=0
+i=0
+while [ $i -lt "$RELOADS" ]; do
+	rmmod cowstat 2>/dev/null || fails=$((fails + 1))
+	insmod "$KO" 2>/dev/null || fails=$((fails + 1))
+	i=$((i + 1))
+done
+stop_load
+ktap_expect_eq "reload_${RELOADS}_cycles_under_load" 0 "$fails"
+ktap_expect_eq "module_loaded_after_cycles" 1 "$(lsmod | grep -c '^cowstat ')"
+
+# --- 2. more processes than the table holds, for a bounded time ---
+echo 0 >$P/stats
+rm -f /tmp/stop
+end=$(($(date +%s) + SECONDS_MANY))
+spawner() {
+	while [ "$(date +%s)" -lt "$end" ]; do sh -c ':'; done
+}
+for i in 1 2 3 4; do spawner & done
+reader &
+wait
+rows=$(($(wc -l <$P/procs) - 1))
+other=$(grep -c '^ *- <other>' $P/procs)
+ktap_info "rows after ${SECONDS_MANY}s of spawning: $rows (other row: $other)"
+[ "$rows" -gt 256 ]
+ktap_result $? "many_processes_fill_rows" "rows $rows (must exceed 256)"
+# Global counters equal the sum of rows (including <other>); read both
+# twice and accept only a quiet pair, where nothing ran in between.
+sum_ok=1
+for col in 3 4 5; do
+	name=$(head -1 $P/procs | awk -v c=$col '{ print $c }')
+	sum=$(awk -v c=$col 'NR > 1 { s += $c } END { print s + 0 }' $P/procs)
+	stat_read "$name"
+	[ "$sum" = "$STAT" ] || { sum_ok=0; ktap_info "$name: rows sum $sum, stats $STAT"; }
+done
+ktap_expect_eq "global_equals_sum_of_rows_and_other" 1 "$sum_ok"
+wrapped=$(awk 'NR > 1 { for (i = 3; i <= NF; i++) if ($i !~ /^[0-9]+$/ || length($i) > 15) bad++ } END { print bad + 0 }' $P/procs)
+ktap_expect_eq "no_negative_or_wrapped_values" 0 "$wrapped"
+
+# --- 3. bad input (fixed seed, bounded) ---
+cowstat-fuzz 2000 | sed 's/^/    /'
+ktap_result $? "fuzz_suite_passes"
+stat_read forks
+f0=$STAT
+out=$(as_nobody "cat $P/stats >/dev/null && echo 0 > $P/stats" 2>&1)
+stat_read forks
+[ "$STAT" -ge "$f0" ] && [ "$STAT" -gt 0 ]
+ktap_result $? "non_root_reads_but_cannot_reset" "$out"
+
+# --- 4. a child OOM-killed in the middle of COW ---
+# The VM for this lane has little memory: a child rewriting most of a heap
+# that fills it cannot get its copies and is killed by the OOM killer.
+heap=$(awk '/^MemAvailable:/ { print int($2 * 0.6 / 1024) "M" }' /proc/meminfo)
+cow-demo fork --heap "$heap" --write 100% --json >/dev/null 2>&1
+st=$?
+ktap_info "cow-demo with a $heap heap, child rewriting all of it: exit status $st"
+dmesg | grep -q 'Out of memory\|oom-kill' 
+ktap_result $? "oom_kill_happened"
+cat $P/stats >/dev/null && cat $P/procs >/dev/null
+ktap_result $? "files_readable_after_oom"
+
+# --- 5. forks that fail (RLIMIT_NPROC, and dup_mmap failing under failslab) ---
+echo 0 >$P/stats
+as_nobody 'ulimit -u 0; for i in 1 2 3 4 5; do sh -c : 2>/dev/null; done; exit 0'
+stat_read forks
+# su itself forks as root before dropping privileges; the 5 limited forks fail.
+[ "$STAT" -le 2 ]
+ktap_result $? "rlimit_nproc_failed_forks_not_counted" "forks counted: $STAT"
+
+# --- 6. module init failing part-way (failslab), then a clean load ---
+rmmod cowstat
+FS=/sys/kernel/debug/failslab
+leftovers=0
+loaded=0
+if [ -d $FS ]; then
+	echo 100 >$FS/probability
+	echo -1 >$FS/times
+	echo 0 >$FS/interval
+	echo Y >$FS/task-filter 2>/dev/null
+	for space in 0 64 256 1024 4096 16384 65536 262144; do
+		echo $space >$FS/space
+		# make-it-fail applies to this shell's children only
+		sh -c "echo 1 > /proc/self/make-it-fail; exec insmod $KO" 2>/dev/null && loaded=$((loaded + 1))
+		if lsmod | grep -q '^cowstat '; then
+			rmmod cowstat
+		elif [ -e $P ] || grep -q 'cowstat' /sys/kernel/debug/kprobes/list 2>/dev/null; then
+			leftovers=$((leftovers + 1))
+		fi
+	done
+	echo 0 >$FS/probability
+fi
+ktap_info "failslab insmods that still succeeded: $loaded of 8"
+ktap_expect_eq "failed_init_leaves_nothing" 0 "$leftovers"
+insmod "$KO" && [ -r $P/stats ]
+ktap_result $? "insmod_after_failed_inits_works"
+
+bad=$(kernel_log_problems)
+ktap_result "$([ -z "$bad" ] && echo 0 || echo 1)" "kernel_log_clean" ${bad:+"$bad"}
+ktap_finished

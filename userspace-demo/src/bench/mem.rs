@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Memory helpers for the benchmarks: a region split into many VMAs, page-touch timing, pipes of u64s.
+
+use std::fs::File;
+use std::ptr;
+use std::time::Instant;
+
+use cow_demo::error::{Error, Result};
+use cow_demo::workload::{page_size, recv, send};
+
+/// A private anonymous region of `vmas` separate VMAs of equal page count,
+/// separated by one unmapped page each so the kernel cannot merge them.
+pub struct SplitRegion {
+    base: *mut u8,
+    len: usize,
+    chunk_pages: usize,
+    vmas: usize,
+    ps: usize,
+}
+
+impl SplitRegion {
+    /// Maps `vmas` VMAs of `chunk_pages` pages each, MADV_NOHUGEPAGE.
+    pub fn new(vmas: usize, chunk_pages: usize) -> Result<SplitRegion> {
+        let ps = page_size() as usize;
+        if vmas == 0 || chunk_pages == 0 {
+            return Err(Error::InvalidValue {
+                flag: "--vmas",
+                value: vmas.to_string(),
+                expected: "expected at least one VMA of at least one page".into(),
+            });
+        }
+        let stride = (chunk_pages + 1) * ps;
+        let len = stride * vmas;
+        // SAFETY: a fresh private anonymous mapping at a kernel-chosen address.
+        let base = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(Error::last_os(format!("mmap of {vmas} VMAs")));
+        }
+        let r = SplitRegion {
+            base: base as *mut u8,
+            len,
+            chunk_pages,
+            vmas,
+            ps,
+        };
+        // SAFETY: advice on our own fresh mapping; contents unaffected.
+        unsafe { libc::madvise(base, len, libc::MADV_NOHUGEPAGE) };
+        for i in 0..vmas {
+            // SAFETY: the hole page lies inside the mapping created above and
+            // holds nothing yet; unmapping it splits the VMA.
+            let hole = unsafe { r.base.add(i * stride + chunk_pages * ps) };
+            if unsafe { libc::munmap(hole as *mut libc::c_void, ps) } != 0 {
+                return Err(Error::last_os("munmap of a VMA separator page"));
+            }
+        }
+        Ok(r)
+    }
+
+    /// Total mapped pages.
+    pub fn pages(&self) -> usize {
+        self.vmas * self.chunk_pages
+    }
+
+    /// Address of page `i` (0 ≤ i < pages), skipping the holes.
+    fn page_ptr(&self, i: usize) -> *mut u8 {
+        let (v, p) = (i / self.chunk_pages, i % self.chunk_pages);
+        // SAFETY: v < vmas and p < chunk_pages, so the offset is inside a mapped chunk.
+        unsafe {
+            self.base
+                .add(v * (self.chunk_pages + 1) * self.ps + p * self.ps)
+        }
+    }
+
+    /// Writes one byte to page `i`.
+    pub fn write(&self, i: usize, val: u8) {
+        if i < self.pages() {
+            // SAFETY: page_ptr is inside a live read/write chunk; volatile keeps the store.
+            unsafe { ptr::write_volatile(self.page_ptr(i), val) }
+        }
+    }
+}
+
+impl Drop for SplitRegion {
+    fn drop(&mut self) {
+        // SAFETY: unmaps the whole reservation (holes included; munmap of an
+        // already unmapped range is harmless).
+        unsafe { libc::munmap(self.base as *mut libc::c_void, self.len) };
+    }
+}
+
+/// Nanoseconds per page of the first write to `pages` fresh anonymous pages (4 KiB
+/// pages: MADV_NOHUGEPAGE), i.e. the first-touch fault cost.
+pub fn first_touch_ns(pages: u64) -> Result<f64> {
+    let heap = cow_demo::workload::Heap::new(pages * page_size(), false)?;
+    let t = Instant::now();
+    for i in 0..heap.pages() {
+        heap.write_page(i, 1);
+    }
+    Ok(t.elapsed().as_nanos() as f64 / heap.pages() as f64)
+}
+
+/// Sends one u64 over a pipe.
+pub fn send_u64(f: &mut File, v: u64) -> Result<()> {
+    send(f, &v.to_le_bytes())
+}
+
+/// Receives one u64 from a pipe.
+pub fn recv_u64(f: &mut File) -> Result<u64> {
+    let mut b = [0u8; 8];
+    recv(f, &mut b)?;
+    Ok(u64::from_le_bytes(b))
+}
+
+/// Refuses `bytes` of new memory if it exceeds MemAvailable.
+pub fn check_fits(bytes: u64, flag: &'static str) -> Result<()> {
+    let avail = cow_demo::procfs::meminfo::mem_available()?;
+    if bytes > avail {
+        return Err(Error::InvalidValue {
+            flag,
+            value: cow_demo::units::format_bytes(bytes),
+            expected: format!(
+                "needs more than MemAvailable ({}); choose a smaller size",
+                cow_demo::units::format_bytes(avail)
+            ),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_region_has_separate_vmas() {
+        let r = SplitRegion::new(5, 3).unwrap();
+        for i in 0..r.pages() {
+            r.write(i, 1);
+        }
+        let a = r.base as u64;
+        let s = cow_demo::procfs::smaps::read_range(None, a, a + r.len as u64).unwrap();
+        assert_eq!(s.vmas, 5);
+        assert_eq!(s.rss_kb, 15 * page_size() / 1024);
+    }
+
+    #[test]
+    fn first_touch_is_positive() {
+        assert!(first_touch_ns(16).unwrap() > 0.0);
+    }
+}

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: GPL-2.0
+//! One benchmark measurement as a JSON line: what ran, where, with which parameters, and its samples.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Min, median and max of a sample set (NaN when empty).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    /// Smallest sample.
+    pub min: f64,
+    /// Median (mean of the two middle samples for an even count).
+    pub median: f64,
+    /// Largest sample.
+    pub max: f64,
+}
+
+impl Spread {
+    /// The spread of `v` (order does not matter).
+    pub fn of(v: &[f64]) -> Spread {
+        let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+        if s.is_empty() {
+            return Spread {
+                min: f64::NAN,
+                median: f64::NAN,
+                max: f64::NAN,
+            };
+        }
+        s.sort_by(|a, b| a.total_cmp(b));
+        let n = s.len();
+        let median = if n % 2 == 1 {
+            s[n / 2]
+        } else {
+            (s[n / 2 - 1] + s[n / 2]) / 2.0
+        };
+        Spread {
+            min: s[0],
+            median,
+            max: s[n - 1],
+        }
+    }
+}
+
+/// One measurement: `samples` of `metric` (in `unit`) under `params`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    /// Benchmark family: overhead, fork, know, scale, fill.
+    pub bench: String,
+    /// What the samples are, e.g. `cow_fault`, `fork_user`, `read_smaps`.
+    pub metric: String,
+    /// Unit of every sample, e.g. `ns/page`, `ns`.
+    pub unit: String,
+    /// `guest` (the test VM) or `host` (native).
+    #[serde(rename = "where")]
+    pub place: String,
+    /// `uname -r`.
+    pub kernel: String,
+    /// System THP mode (`always`, `madvise`, `never`, or `none`).
+    pub thp_mode: String,
+    /// `loaded` if /proc/cowstat exists, else `unloaded`.
+    pub module: String,
+    /// Free-form tag from `--tag` (the guest driver passes the round).
+    pub tag: String,
+    /// The exact command line.
+    pub command: String,
+    /// Benchmark parameters (sizes, counts, modes).
+    pub params: Map<String, Value>,
+    /// Number of samples.
+    pub repeats: usize,
+    /// The samples.
+    pub samples: Vec<f64>,
+    /// Their spread.
+    pub spread: Spread,
+}
+
+/// Facts shared by every record of one invocation.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// See [`Record::place`].
+    pub place: String,
+    /// See [`Record::kernel`].
+    pub kernel: String,
+    /// See [`Record::thp_mode`].
+    pub thp_mode: String,
+    /// See [`Record::module`].
+    pub module: String,
+    /// See [`Record::tag`].
+    pub tag: String,
+    /// See [`Record::command`].
+    pub command: String,
+}
+
+impl Context {
+    /// Probes the running system; `place` is `guest` or `host`.
+    pub fn detect(place: &str, tag: &str) -> Context {
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "unknown".into());
+        let loaded = cow_demo::procfs::cowstat::Cowstat::locate().is_loaded();
+        let args: Vec<String> = std::env::args().collect();
+        let mut command = args.join(" ");
+        if let Some(rest) = command.split_once(' ') {
+            command = format!("cowstat-bench {}", rest.1);
+        }
+        Context {
+            place: place.into(),
+            kernel,
+            thp_mode: cow_demo::workload::thp_mode().unwrap_or_else(|| "none".into()),
+            module: if loaded { "loaded" } else { "unloaded" }.into(),
+            tag: tag.into(),
+            command,
+        }
+    }
+
+    /// Builds a record of `samples`.
+    pub fn record(
+        &self,
+        bench: &str,
+        metric: &str,
+        unit: &str,
+        params: &Map<String, Value>,
+        samples: Vec<f64>,
+    ) -> Record {
+        Record {
+            bench: bench.into(),
+            metric: metric.into(),
+            unit: unit.into(),
+            place: self.place.clone(),
+            kernel: self.kernel.clone(),
+            thp_mode: self.thp_mode.clone(),
+            module: self.module.clone(),
+            tag: self.tag.clone(),
+            command: self.command.clone(),
+            params: params.clone(),
+            repeats: samples.len(),
+            spread: Spread::of(&samples),
+            samples,
+        }
+    }
+
+    /// Prints a record as one JSON line on stdout.
+    pub fn emit(
+        &self,
+        bench: &str,
+        metric: &str,
+        unit: &str,
+        params: &Map<String, Value>,
+        samples: Vec<f64>,
+    ) {
+        let r = self.record(bench, metric, unit, params, samples);
+        // Serialising plain numbers and strings cannot fail; NaN becomes null.
+        println!("{}", serde_json::to_string(&r).unwrap_or_default());
+    }
+}
+
+/// Builds a params object from `(name, value)` pairs.
+pub fn params<const N: usize>(kv: [(&str, Value); N]) -> Map<String, Value> {
+    kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_odd_even_empty() {
+        let s = Spread::of(&[3.0, 1.0, 2.0]);
+        assert_eq!((s.min, s.median, s.max), (1.0, 2.0, 3.0));
+        assert_eq!(Spread::of(&[4.0, 1.0, 2.0, 3.0]).median, 2.5);
+        assert!(Spread::of(&[]).median.is_nan());
+        assert_eq!(Spread::of(&[f64::NAN, 5.0]).median, 5.0);
+    }
+}

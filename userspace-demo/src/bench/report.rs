@@ -1,0 +1,534 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Host side of `make bench`: JSON lines in; results.json, report.md and gnuplot data out.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use cow_demo::error::{Error, Result};
+use cow_demo::units::format_ns;
+
+use super::record::{Record, Spread};
+
+/// Loads every JSON line of `paths` (lines not starting with `{` are ignored).
+pub fn load(paths: &[PathBuf]) -> Result<Vec<Record>> {
+    let mut out = vec![];
+    for p in paths {
+        let text = fs::read_to_string(p).map_err(|e| Error::io("read", p, e))?;
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if !line.starts_with('{') {
+                continue;
+            }
+            let r: Record = serde_json::from_str(line)
+                .map_err(|e| Error::Output(format!("{}:{}: {e}", p.display(), i + 1)))?;
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+fn param(r: &Record, k: &str) -> u64 {
+    r.params.get(k).and_then(Value::as_u64).unwrap_or(0)
+}
+
+fn param_str<'a>(r: &'a Record, k: &str) -> &'a str {
+    r.params.get(k).and_then(Value::as_str).unwrap_or("")
+}
+
+fn samples<'a>(rs: impl Iterator<Item = &'a Record>) -> Vec<f64> {
+    rs.flat_map(|r| r.samples.iter().copied()).collect()
+}
+
+/// A loaded/unloaded ratio with its spread over rounds.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Ratio {
+    /// Metric name.
+    pub metric: String,
+    /// Median of all loaded samples.
+    pub loaded_median: f64,
+    /// Median of all unloaded samples.
+    pub unloaded_median: f64,
+    /// Per-round ratios (median loaded / median unloaded of the round).
+    pub rounds: Vec<f64>,
+    /// Spread of `rounds`.
+    pub ratio: Spread,
+}
+
+/// Per-round loaded/unloaded ratios of `metric` in the `overhead` records tagged `round*`.
+pub fn overhead_ratio(recs: &[Record], metric: &str) -> Option<Ratio> {
+    let sel = |r: &&Record| {
+        r.bench == "overhead"
+            && r.place == "guest"
+            && r.metric == metric
+            && r.tag.starts_with("round")
+    };
+    let mut by_round: BTreeMap<&str, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    for r in recs.iter().filter(sel) {
+        let e = by_round.entry(&r.tag).or_default();
+        if r.module == "loaded" {
+            e.0.extend(&r.samples)
+        } else {
+            e.1.extend(&r.samples)
+        }
+    }
+    let rounds: Vec<f64> = by_round
+        .values()
+        .filter(|(l, u)| !l.is_empty() && !u.is_empty())
+        .map(|(l, u)| Spread::of(l).median / Spread::of(u).median)
+        .collect();
+    if rounds.is_empty() {
+        return None;
+    }
+    let all =
+        |m: &str| Spread::of(&samples(recs.iter().filter(sel).filter(|r| r.module == m))).median;
+    Some(Ratio {
+        metric: metric.into(),
+        loaded_median: all("loaded"),
+        unloaded_median: all("unloaded"),
+        ratio: Spread::of(&rounds),
+        rounds,
+    })
+}
+
+/// Pairwise ratios smaps/procs of one `know` measurement (same repeat index).
+fn know_ratio(smaps: &Record, procs: &Record) -> Spread {
+    let v: Vec<f64> = smaps
+        .samples
+        .iter()
+        .zip(&procs.samples)
+        .map(|(s, p)| s / p)
+        .collect();
+    Spread::of(&v)
+}
+
+fn find(recs: &[Record], f: impl Fn(&Record) -> bool) -> Option<&Record> {
+    recs.iter().find(|r| f(r))
+}
+
+fn series(path: &Path, rows: &[(f64, Spread)]) -> Result<()> {
+    let mut s = String::from("# x median min max\n");
+    for (x, sp) in rows {
+        let _ = writeln!(s, "{x} {} {} {}", sp.median, sp.min, sp.max);
+    }
+    fs::write(path, s).map_err(|e| Error::io("write", path, e))
+}
+
+fn us(ns: f64) -> String {
+    format_ns(ns)
+}
+
+fn mib(b: u64) -> String {
+    if b >= 1 << 30 && b.is_multiple_of(1 << 30) {
+        format!("{} GiB", b >> 30)
+    } else {
+        format!("{} MiB", (b as f64 / (1 << 20) as f64).round())
+    }
+}
+
+/// Writes results.json, report.md and the plot data into `dir`.
+pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
+    let recs = load(inputs)?;
+    if recs.is_empty() {
+        return Err(Error::Output(
+            "no benchmark records in the input files".into(),
+        ));
+    }
+    fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+    let mut md = String::new();
+    let guest = recs.iter().find(|r| r.place == "guest");
+    let host = recs.iter().find(|r| r.place == "host");
+    let _ = writeln!(md, "# cowstat benchmark report\n");
+    if !header.is_empty() {
+        let _ = writeln!(md, "{header}\n");
+    }
+    if let Some(g) = guest {
+        let _ = writeln!(
+            md,
+            "- guest kernel {} (QEMU TCG), THP mode `{}`",
+            g.kernel, g.thp_mode
+        );
+    }
+    if let Some(h) = host {
+        let _ = writeln!(
+            md,
+            "- host kernel {} (native, no module), THP mode `{}`",
+            h.kernel, h.thp_mode
+        );
+    }
+    let _ = writeln!(
+        md,
+        "- {} records; every figure is min / median / max\n",
+        recs.len()
+    );
+
+    // 1. Probe overhead.
+    let mut ratios = vec![];
+    let _ = writeln!(md, "## 1. Probe overhead (loaded / unloaded, same boot)\n");
+    let _ = writeln!(
+        md,
+        "| metric | unloaded median | loaded median | ratio min | median | max | rounds |"
+    );
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|");
+    for (m, label) in [
+        ("cow_fault", "COW write fault, per page"),
+        ("fork", "fork() of the touched heap"),
+        ("first_touch", "first-touch fault (idle cost)"),
+        ("rewrite", "rewrite, no fault"),
+    ] {
+        if let Some(r) = overhead_ratio(&recs, m) {
+            let _ = writeln!(
+                md,
+                "| {label} | {} | {} | {:.3} | {:.3} | {:.3} | {} |",
+                us(r.unloaded_median),
+                us(r.loaded_median),
+                r.ratio.min,
+                r.ratio.median,
+                r.ratio.max,
+                r.rounds.len()
+            );
+            ratios.push(r);
+        }
+    }
+    let cow_over = ratios
+        .iter()
+        .find(|r| r.metric == "cow_fault")
+        .map(|r| r.loaded_median - r.unloaded_median);
+    if let Some(d) = cow_over {
+        let _ = writeln!(
+            md,
+            "\nPer COW event the module adds {d:.0} ns (median loaded − median unloaded)."
+        );
+    }
+    let full = samples(
+        recs.iter()
+            .filter(|r| r.tag == "table_full" && r.metric == "cow_fault"),
+    );
+    let full_ratio = ratios.iter().find(|r| r.metric == "cow_fault").map(|r| {
+        let s = Spread::of(&full);
+        (s, s.median / r.unloaded_median)
+    });
+    if let Some((s, q)) = full_ratio.filter(|(s, _)| s.median.is_finite()) {
+        let _ = writeln!(
+            md,
+            "With the per-process table full (1024 rows), a new process's COW fault costs {} \
+             (ratio {q:.3} to unloaded): every event scans all slots before landing in `<other>`.",
+            us(s.median)
+        );
+    }
+    let mut rdat = String::from("# idx label median min max\n");
+    // The rewrite ratio (no fault, ~20 ns) is timer noise; it stays in the table only.
+    for (i, r) in ratios.iter().filter(|r| r.metric != "rewrite").enumerate() {
+        let _ = writeln!(
+            rdat,
+            "{i} {} {} {} {}",
+            r.metric, r.ratio.median, r.ratio.min, r.ratio.max
+        );
+    }
+    let scale_ratios = scale_table(&recs);
+    for (i, (n, l, u)) in scale_ratios.iter().enumerate() {
+        let q = [l.min / u.max, l.median / u.median, l.max / u.min];
+        let _ = writeln!(
+            rdat,
+            "{} scale_{n} {} {} {}",
+            ratios.len() - 1 + i,
+            q[1],
+            q[0],
+            q[2]
+        );
+    }
+    fs::write(dir.join("ratios.dat"), rdat).map_err(|e| Error::io("write", dir, e))?;
+
+    // 2. Breakdown.
+    let _ = writeln!(md, "\n## 2. What a COW fault costs, per 4 KiB page\n");
+    let _ = writeln!(
+        md,
+        "| operation | guest, unloaded | guest, loaded | host (native) |"
+    );
+    let _ = writeln!(md, "|---|---:|---:|---:|");
+    let mut bdat = String::from("# label guest_unloaded guest_loaded host\n");
+    let med = |place: &str, module: Option<&str>, m: &str| {
+        Spread::of(&samples(recs.iter().filter(|r| {
+            r.bench == "overhead"
+                && r.place == place
+                && r.metric == m
+                && r.tag != "table_full"
+                && module.is_none_or(|x| r.module == x)
+        })))
+        .median
+    };
+    let mut breakdown = BTreeMap::new();
+    for (m, label) in [
+        ("cow_fault", "COW write fault"),
+        ("first_touch", "first-touch fault"),
+        ("memcpy_4k", "4 KiB memcpy"),
+        ("rewrite", "rewrite (no fault)"),
+    ] {
+        let (a, b, c) = (
+            med("guest", Some("unloaded"), m),
+            med("guest", Some("loaded"), m),
+            med("host", None, m),
+        );
+        let _ = writeln!(md, "| {label} | {} | {} | {} |", us(a), us(b), us(c));
+        let _ = writeln!(bdat, "\"{label}\" {a} {b} {c}");
+        breakdown.insert(
+            m,
+            json!({"guest_unloaded": a, "guest_loaded": b, "host": c}),
+        );
+    }
+    let (cg, mg, ch, mh) = (
+        med("guest", Some("unloaded"), "cow_fault"),
+        med("guest", Some("unloaded"), "memcpy_4k"),
+        med("host", None, "cow_fault"),
+        med("host", None, "memcpy_4k"),
+    );
+    let _ = writeln!(
+        md,
+        "\nA COW fault costs {:.0}x a userspace 4 KiB memcpy in the guest and {:.0}x on the host.",
+        cg / mg,
+        ch / mh
+    );
+    fs::write(dir.join("breakdown.dat"), bdat).map_err(|e| Error::io("write", dir, e))?;
+
+    // 3. Fork latency.
+    let _ = writeln!(md, "\n## 3. fork() latency vs heap size\n");
+    let _ = writeln!(
+        md,
+        "| heap | THP | fork(), guest | dup_mmap (cowstat) | gap | fork(), host |"
+    );
+    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|");
+    let mut keys: Vec<(u64, String)> = recs
+        .iter()
+        .filter(|r| r.bench == "fork")
+        .map(|r| (param(r, "heap_bytes"), param_str(r, "thp").to_string()))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let mut fseries: BTreeMap<String, Vec<(f64, Spread)>> = BTreeMap::new();
+    let (mut gap_max, mut gap_rel_max, mut dup_over_user) = (0f64, 0f64, 0usize);
+    for (heap, thp) in &keys {
+        let get = |place: &str, m: &str| {
+            find(&recs, |r| {
+                r.bench == "fork"
+                    && r.place == place
+                    && r.metric == m
+                    && param(r, "heap_bytes") == *heap
+                    && param_str(r, "thp") == thp
+            })
+        };
+        let cell = |r: Option<&Record>| r.map_or("-".into(), |r| us(r.spread.median));
+        let used = get("guest", "fork_user").map_or("", |r| param_str(r, "thp_used"));
+        let _ = writeln!(
+            md,
+            "| {} | {thp} ({used}) | {} | {} | {} | {} |",
+            mib(*heap),
+            cell(get("guest", "fork_user")),
+            cell(get("guest", "fork_dup_mmap")),
+            cell(get("guest", "fork_gap")),
+            cell(get("host", "fork_user"))
+        );
+        for (place, m) in [
+            ("guest", "fork_user"),
+            ("guest", "fork_dup_mmap"),
+            ("host", "fork_user"),
+        ] {
+            if let Some(r) = get(place, m) {
+                fseries
+                    .entry(format!("fork_{place}_{m}_thp_{thp}"))
+                    .or_default()
+                    .push((*heap as f64 / (1 << 20) as f64, r.spread));
+            }
+        }
+        if let (Some(u), Some(d)) = (get("guest", "fork_user"), get("guest", "fork_dup_mmap")) {
+            for (a, b) in u.samples.iter().zip(&d.samples) {
+                gap_max = gap_max.max(a - b);
+                gap_rel_max = gap_rel_max.max((a - b) / a);
+                dup_over_user += usize::from(b > a);
+            }
+        }
+    }
+    let _ =
+        writeln!(
+        md,
+        "\nAgreement: in every sample cowstat's `dup_mmap` time was {} the userspace fork() time; \
+         fork() − dup_mmap ≤ {} (≤ {:.0} % of fork()).",
+        if dup_over_user == 0 { "below" } else { "NOT always below" },
+        us(gap_max),
+        gap_rel_max * 100.0
+    );
+    for (name, rows) in &fseries {
+        series(&dir.join(format!("{name}.dat")), rows)?;
+    }
+
+    // 4. Cost of knowing.
+    let _ = writeln!(md, "\n## 4. The cost of knowing: cowstat row vs smaps\n");
+    let _ = writeln!(md, "| sweep | heap | VMAs | procs row | smaps (Redis) | smaps_rollup | /proc/PID/stat | smaps / procs | smaps, host | stat, host |");
+    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut headline = vec![];
+    let mut kseries: BTreeMap<String, Vec<(f64, Spread)>> = BTreeMap::new();
+    for sweep in ["heap", "vmas", "full_table"] {
+        let mut pts: Vec<&Record> = recs
+            .iter()
+            .filter(|r| {
+                r.bench == "know"
+                    && r.place == "guest"
+                    && r.tag == sweep
+                    && r.metric == "read_smaps"
+            })
+            .collect();
+        pts.sort_by_key(|r| (param(r, "vmas"), param(r, "heap_bytes")));
+        for s in pts {
+            let same = |place: &str, m: &str| {
+                find(&recs, |r| {
+                    r.bench == "know"
+                        && r.place == place
+                        && r.tag == sweep
+                        && r.metric == m
+                        && param(r, "vmas") == param(s, "vmas")
+                        && param(r, "heap_bytes") == param(s, "heap_bytes")
+                })
+            };
+            let p = same("guest", "read_procs");
+            let ro = same("guest", "read_smaps_rollup");
+            let st = same("guest", "read_pid_stat");
+            let hs = same("host", "read_smaps");
+            let ratio = p.map(|p| know_ratio(s, p));
+            let _ = writeln!(
+                md,
+                "| {sweep} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                mib(param(s, "heap_bytes")),
+                param(s, "vmas"),
+                p.map_or("-".into(), |p| us(p.spread.median)),
+                us(s.spread.median),
+                ro.map_or("-".into(), |r| us(r.spread.median)),
+                st.map_or("-".into(), |r| us(r.spread.median)),
+                ratio.map_or("-".into(), |q| {
+                    let f = |x: f64| {
+                        if x < 10.0 {
+                            format!("{x:.2}")
+                        } else {
+                            format!("{x:.0}")
+                        }
+                    };
+                    format!("{}x ({}–{})", f(q.median), f(q.min), f(q.max))
+                }),
+                hs.map_or("-".into(), |r| us(r.spread.median)),
+                same("host", "read_pid_stat").map_or("-".into(), |r| us(r.spread.median)),
+            );
+            let x = if sweep == "vmas" {
+                param(s, "vmas") as f64
+            } else {
+                param(s, "heap_bytes") as f64 / (1 << 20) as f64
+            };
+            let mut add = |name: &str, r: Option<&Record>| {
+                if let Some(r) = r {
+                    kseries
+                        .entry(format!("know_{sweep}_{name}"))
+                        .or_default()
+                        .push((x, r.spread));
+                }
+            };
+            add("guest_procs", p);
+            add("guest_smaps", Some(s));
+            add("guest_rollup", ro);
+            add("guest_stat", st);
+            add("host_smaps", hs);
+            add("host_rollup", same("host", "read_smaps_rollup"));
+            if let Some(q) = ratio {
+                headline.push(json!({
+                    "sweep": sweep, "heap_bytes": param(s, "heap_bytes"), "vmas": param(s, "vmas"),
+                    "pages_written": param(s, "pages_written"),
+                    "procs_ns": p.map(|p| p.spread.median), "smaps_ns": s.spread.median,
+                    "procs_rows": p.map(|p| param(p, "procs_rows")),
+                    "ratio": q,
+                }));
+            }
+        }
+    }
+    for (name, rows) in &kseries {
+        series(&dir.join(format!("{name}.dat")), rows)?;
+    }
+    if let Some(d) = cow_over {
+        let _ = writeln!(
+            md,
+            "\nThe price of a cheap read is paid per event: at {d:.0} ns per COW fault, a child \
+             that copies N pages has paid N × {d:.0} ns to the module by the time it reads its row."
+        );
+    }
+
+    // 5. Scale.
+    let _ = writeln!(
+        md,
+        "\n## 5. Scale: concurrent processes taking COW faults\n"
+    );
+    let _ = writeln!(
+        md,
+        "| processes | unloaded ns/fault | loaded ns/fault | ratio (medians) |"
+    );
+    let _ = writeln!(md, "|---:|---:|---:|---:|");
+    let mut sl = vec![];
+    let mut su = vec![];
+    for (n, l, u) in &scale_ratios {
+        let _ = writeln!(
+            md,
+            "| {n} | {} ({}–{}) | {} ({}–{}) | {:.3} |",
+            us(u.median),
+            us(u.min),
+            us(u.max),
+            us(l.median),
+            us(l.min),
+            us(l.max),
+            l.median / u.median
+        );
+        sl.push((*n as f64, *l));
+        su.push((*n as f64, *u));
+    }
+    series(&dir.join("scale_loaded.dat"), &sl)?;
+    series(&dir.join("scale_unloaded.dat"), &su)?;
+
+    let summary = json!({
+        "probe_overhead": ratios,
+        "table_full_cow_fault": full_ratio.map(|(s, q)| json!({"spread": s, "ratio_to_unloaded": q})),
+        "breakdown_ns_per_page": breakdown,
+        "fork_agreement": {"max_gap_ns": gap_max, "max_gap_fraction": gap_rel_max,
+                            "samples_dup_above_user": dup_over_user},
+        "cost_of_knowing": headline,
+        "scale": scale_ratios.iter().map(|(n, l, u)| json!({"procs": n, "loaded": l, "unloaded": u,
+            "ratio": l.median / u.median})).collect::<Vec<_>>(),
+    });
+    let results = json!({ "summary": summary, "records": recs });
+    let rj = dir.join("results.json");
+    fs::write(&rj, serde_json::to_string_pretty(&results)?)
+        .map_err(|e| Error::io("write", &rj, e))?;
+    let rm = dir.join("report.md");
+    fs::write(&rm, md).map_err(|e| Error::io("write", &rm, e))?;
+    Ok(())
+}
+
+/// (procs, loaded spread, unloaded spread) of `wall_per_fault`, by process count.
+fn scale_table(recs: &[Record]) -> Vec<(u64, Spread, Spread)> {
+    let mut ns: Vec<u64> = recs
+        .iter()
+        .filter(|r| r.bench == "scale")
+        .map(|r| param(r, "procs"))
+        .collect();
+    ns.sort();
+    ns.dedup();
+    ns.into_iter()
+        .filter_map(|n| {
+            let s = |m: &str| {
+                Spread::of(&samples(recs.iter().filter(|r| {
+                    r.bench == "scale"
+                        && r.metric == "wall_per_fault"
+                        && r.module == m
+                        && param(r, "procs") == n
+                })))
+            };
+            let (l, u) = (s("loaded"), s("unloaded"));
+            (l.median.is_finite() && u.median.is_finite()).then_some((n, l, u))
+        })
+        .collect()
+}
