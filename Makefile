@@ -14,7 +14,7 @@ CRATE := $(CURDIR)/userspace-demo
 MUSL := x86_64-unknown-linux-musl
 COW_DEMO := $(BUILD)/cow-demo
 MODULE := $(BUILD)/cowstat.ko
-KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) $(if $(LLVM),LLVM=$(LLVM))
+KMAKE = $(MAKE) --no-print-directory -C $(KDIR) M=$(CURDIR) $(if $(LLVM),LLVM=$(LLVM))
 
 .PHONY: test-debug
 .PHONY: all help setup kernel check-kdir module cow-demo vm demo demo-redis test test-host test-guest \
@@ -94,14 +94,13 @@ clippy: kernel check-kdir
 	@$(KMAKE) CLIPPY=1 modules
 	cd $(CRATE) && cargo clippy --all-targets --locked -- -D warnings
 
-# Course lab (docs/lab/README.md).
-LAB ?= lab/starter
+# Course lab (docs/lab/README.md). LAB: starter, solution or an overlay dir.
+LAB ?= starter
 dist: module cow-demo
 	@scripts/make-dist
 
 lab-grade: module cow-demo
-	@$(MAKE) -s -C $(LAB)
-	@lab/grade $(LAB)/cowstat.ko
+	@ko=$$(lab/build-module --kdir $(KDIR) $(LAB)) && lab/grade "$$ko"
 
 clean:
 	-@test -d $(KDIR) && $(KMAKE) clean

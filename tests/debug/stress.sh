@@ -14,48 +14,20 @@ SECONDS_MANY=${2:-30}
 ktap_header
 ktap_plan 13
 
-# Background load: forkers that write (COW) and readers of every file.
-forker() {
-	while [ ! -e /tmp/stop ]; do cow-demo fork --heap 2M --pages 23 --json >/dev/null 2>&1; done
-}
-reader() {
-	while [ ! -e /tmp/stop ]; do
-		cat $P/stats $P/procs $P/probes $P/fork_latency >/dev/null 2>&1
-	done
-}
-start_load() {
-	rm -f /tmp/stop
-	for i in 1 2 3; do forker & done
-	reader &
-	reader &
-}
-stop_load() {
-	touch /tmp/stop
-	wait
-}
-
 # --- 1. insmod/rmmod cycles while probes fire and files are read ---
 start_load
-fails=0
-i=0
-while [ $i -lt "$RELOADS" ]; do
-	rmmod cowstat 2>/dev/null || fails=$((fails + 1))
-	insmod "$KO" 2>/dev/null || fails=$((fails + 1))
-	i=$((i + 1))
-done
+reload_cycles "$RELOADS" "$KO"
 stop_load
-ktap_expect_eq "reload_${RELOADS}_cycles_under_load" 0 "$fails"
+ktap_expect_eq "reload_${RELOADS}_cycles_under_load" 0 "$RELOAD_FAILS"
 ktap_expect_eq "module_loaded_after_cycles" 1 "$(lsmod | grep -c '^cowstat ')"
 
 # --- 2. more processes than the table holds, for a bounded time ---
 echo 0 >$P/stats
-rm -f /tmp/stop
 end=$(($(date +%s) + SECONDS_MANY))
 spawner() {
 	while [ "$(date +%s)" -lt "$end" ]; do sh -c ':'; done
 }
 for i in 1 2 3 4; do spawner & done
-reader &
 wait
 rows=$(($(wc -l <$P/procs) - 1))
 other=$(grep -c '^ *- <other>' $P/procs)

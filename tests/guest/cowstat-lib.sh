@@ -27,3 +27,39 @@ as_nobody() {
 kernel_log_problems() {
 	dmesg | grep -E 'WARNING:|BUG:|Oops|Kernel panic|Call Trace|general protection|sleeping function called' | head -5
 }
+
+# Background load for unload races: forkers that write (COW faults, forks)
+# and readers of every /proc/cowstat file. start_load, then stop_load.
+_forker() {
+	while [ ! -e /tmp/stop-load ]; do
+		cow-demo fork --heap 2M --pages 23 --json >/dev/null 2>&1
+	done
+}
+_reader() {
+	while [ ! -e /tmp/stop-load ]; do
+		cat /proc/cowstat/stats /proc/cowstat/procs /proc/cowstat/probes \
+			/proc/cowstat/fork_latency >/dev/null 2>&1
+	done
+}
+start_load() {
+	rm -f /tmp/stop-load
+	for _i in 1 2 3; do _forker & done
+	_reader &
+	_reader &
+}
+stop_load() {
+	touch /tmp/stop-load
+	wait
+}
+
+# reload_cycles N KO: rmmod + insmod N times; sets RELOAD_FAILS to the
+# number of commands that failed.
+reload_cycles() {
+	RELOAD_FAILS=0
+	_n=0
+	while [ $_n -lt "$1" ]; do
+		rmmod cowstat 2>/dev/null || RELOAD_FAILS=$((RELOAD_FAILS + 1))
+		insmod "$2" 2>/dev/null || RELOAD_FAILS=$((RELOAD_FAILS + 1))
+		_n=$((_n + 1))
+	done
+}

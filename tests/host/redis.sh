@@ -3,7 +3,9 @@
 # Real Redis in the test VM (one boot, ~15 s): BGSAVE of 60000 keys while a
 # client overwrites 5 % of them. Checks that the save completes, that the
 # dump is the fork-time data set, and that Redis's rdb_last_cow_size agrees
-# with cowstat's copies within 10 % (bound explained in docs/redis.md).
+# with cowstat's copies within 10 %, and that the kernel's delay accounting
+# (taskstats wpcopy_count) of the BGSAVE child equals cowstat's child
+# copies + zero-page breaks (bounds explained in docs/redis.md).
 # KTAP output. demo-redis installs Redis with apt if missing; if that
 # fails, the scenario test fails with its one-line error.
 set -uo pipefail
@@ -11,7 +13,7 @@ cd "$(dirname "$0")/../.."
 source tests/lib/ktap.sh
 
 ktap_header
-ktap_plan 8
+ktap_plan 9
 
 out=$(scripts/demo-redis --bogus 2>&1); st=$?
 [[ $st == 2 && $(wc -l <<<"$out") == 1 && $out == *"'--bogus'"* ]]
@@ -46,5 +48,12 @@ check parent_copied_hundreds_of_pages \
 	'200 <= s["cowstat"]["parent"]["cow_copies"] <= 5000'
 check redis_cow_size_within_10pct_of_cowstat \
 	'0.9 <= s["redis"]["rdb_last_cow_size"] / (4096 * s["child_private_pages"]) <= 1.1'
+
+# Third witness: delay accounting counts every wp_page_copy() of the task,
+# cowstat classifies the same calls as cow_copies, cow_zero or cow_unshare.
+# The child is single-threaded, lives inside the measured window and pins
+# no pages (no unshare), so the two must be equal, not just close.
+check child_wpcopy_count_equals_cowstat_copies_plus_zero \
+	's["taskstats"]["child"]["pid"] == s["cowstat"]["child"]["pid"] and s["taskstats"]["child"]["wpcopy_count"] == s["cowstat"]["child"]["cow_copies"] + s["cowstat"]["child"]["cow_zero"]'
 
 ktap_finished

@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # Guest side of `make demo-redis` (scripts/demo-redis): Redis BGSAVE
 # scenarios with Redis's own copy-on-write figures next to cowstat's exact
-# counts. Runs under busybox ash in the test VM.
+# counts and the kernel's delay accounting (cowstat-taskstats; the VM must
+# be booted with `delayacct`, else the report says so and goes on without
+# it). Runs under busybox ash in the test VM.
 #
 # usage: sh /lib/cowstat/redis-demo.sh [--keys N] [--value-size BYTES]
 #          [--write PCT] [--rate KEYS_PER_S] [--big-size BYTES]
@@ -12,7 +14,7 @@
 . /lib/cowstat/redis-lib.sh
 
 keys=300000 vsize=64 pct=5 rate=20000 big=$((8 << 20)) scenarios="1 2 3 4"
-json="" delay=0
+json="" delay=0 ts_told=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	--keys) keys=$2; shift 2 ;;
@@ -48,6 +50,11 @@ scenario() {
 	digest_fork=$(rs debug digest)
 	set -- $(cs_row "$ppid")
 	pb_f=$1 pb_c=$2 pb_z=$3 pb_r=$4 pb_t=$5
+	if [ -z "$ts_err" ]; then
+		set -- $(ts_tgid "$ppid")
+		tp0_n=$1 tp0_ns=$2
+		ts_listen_start "$ppid"
+	fi
 	read -r up0 _ </proc/uptime
 	rs_bgsave_measured
 	case $bg_reply in "Background saving started") ;;
@@ -73,6 +80,12 @@ scenario() {
 	pf=$(($1 - pb_f)) pc=$(($2 - pb_c)) pz=$(($3 - pb_z)) pr=$(($4 - pb_r)) pt=$(($5 - pb_t))
 	set -- $(cs_row "$cpid")
 	cf=$1 cc=$2 cz=$3 cr=$4 ct=$5
+	tc_pid=- tc_n=- tc_ns=- tp_n=- tp_ns=-
+	if [ -z "$ts_err" ]; then
+		ts_listen_result
+		set -- $(ts_tgid "$ppid")
+		case $1$tp0_n in *-*) ;; *) tp_n=$(($1 - tp0_n)) tp_ns=$(($2 - tp0_ns)) ;; esac
+	fi
 	ahp1=$(smaps_kb "$ppid" AnonHugePages)
 	split1=$(vmstat_get thp_split_pmd)
 	digest_live=$(rs debug digest)
@@ -117,6 +130,25 @@ scenario() {
 			cow_copies cow_zero wp_reuses thp_wp_faults
 		printf '%-7s %6s %9s %10s %8s %9s %13s\n' parent "$ppid" "$pf" "$pc" "$pz" "$pr" "$pt"
 		printf '%-7s %6s %9s %10s %8s %9s %13s\n' child "$cpid" "$cf" "$cc" "$cz" "$cr" "$ct"
+		if [ -z "$ts_err" ]; then
+			echo "kernel delay accounting (taskstats; every wp_page_copy, timed):"
+			printf '%-7s %6s %12s %19s %12s\n' role pid wpcopy_count \
+				"cowstat copies+zero" "us per copy"
+			printf '%-7s %6s %12s %19s %12s\n' parent "$ppid" "$tp_n" \
+				$((pc + pz)) "$(ts_mean_us "$tp_n" "$tp_ns")"
+			printf '%-7s %6s %12s %19s %12s\n' child "$tc_pid" "$tc_n" \
+				$((cc + cz)) "$(ts_mean_us "$tc_n" "$tc_ns")"
+			[ -n "$ts_told" ] || {
+				ts_told=1
+				echo "taskstats counts each wp_page_copy() of a task: copies,"
+				echo "zero-page breaks and GUP unshares (none here), so it equals"
+				echo "cowstat's copies + zero; the parent's are deltas summed over"
+				echo "its threads. Its delay is wall time inside that function"
+				echo "(allocation, copy, page tables, preemption): the mean cost."
+			}
+		else
+			echo "kernel delay accounting: not available (see the note at the top)"
+		fi
 		echo "pages now private to the child = parent copies + child copies" \
 			"+ child zero"
 		echo "  = $pc + $cc + $cz = $copy_pages pages = $(mib $((copy_pages * 4096)))"
@@ -139,6 +171,13 @@ scenario() {
 		printf '"cowstat":{"forks":%s,"fork_ns":%s,' "$bg_forks" "$bg_fork_ns" >>"$json"
 		printf '"parent":{"pid":%s,"wp_faults":%s,"cow_copies":%s,"cow_zero":%s,"wp_reuses":%s,"thp_wp_faults":%s},' "$ppid" "$pf" "$pc" "$pz" "$pr" "$pt" >>"$json"
 		printf '"child":{"pid":%s,"wp_faults":%s,"cow_copies":%s,"cow_zero":%s,"wp_reuses":%s,"thp_wp_faults":%s}},' "$cpid" "$cf" "$cc" "$cz" "$cr" "$ct" >>"$json"
+		if [ -z "$ts_err" ]; then
+			jn() { case $1 in -) echo null ;; *) echo "$1" ;; esac; }
+			printf '"taskstats":{"parent":{"wpcopy_count":%s,"wpcopy_delay_total_ns":%s},' "$(jn "$tp_n")" "$(jn "$tp_ns")" >>"$json"
+			printf '"child":{"pid":%s,"wpcopy_count":%s,"wpcopy_delay_total_ns":%s}},' "$(jn "$tc_pid")" "$(jn "$tc_n")" "$(jn "$tc_ns")" >>"$json"
+		else
+			printf '"taskstats":null,' >>"$json"
+		fi
 		printf '"child_private_pages":%s,"ratio_redis_to_cowstat":%s,' "$copy_pages" "$([ "$ratio" = - ] && echo null || echo "$ratio")" >>"$json"
 		printf '"anon_huge_kb_before":%s,"anon_huge_kb_after":%s,"thp_split_pmd":%s,' "$ahp0" "$ahp1" "$((split1 - split0))" >>"$json"
 		printf '"save_s":%s,"snapshot_exact":%s}\n' "$save_s" "$([ $exact = yes ] && echo true || echo false)" >>"$json"
@@ -149,6 +188,7 @@ scenario() {
 explain() { say "$@"; }
 
 rs_preflight
+ts_preflight
 : >"${json:-/dev/null}"
 rs_start "$RS_SOCK" dump.rdb
 read -r t0 _ </proc/uptime
@@ -158,10 +198,7 @@ rs config set rdb-key-save-delay "$delay" >/dev/null
 say "redis $(redis-server --version | cut -d' ' -f3), $keys keys x $vsize B" \
 	"loaded in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s" \
 	"($(rs_info memory used_memory_human))"
-cs=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)
-case $cs in *jiffies*)
-	say "note: guest clocksource $cs: times below are in 4 ms steps" ;;
-esac
+[ -z "$ts_err" ] || say "note: no taskstats figures: $ts_err"
 
 for s in $scenarios; do
 	case $s in

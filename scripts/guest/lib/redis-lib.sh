@@ -128,10 +128,11 @@ rs_bgsave_measured() {
 	mkfifo "$RS_DIR/go"
 	{ read -r _ <"$RS_DIR/go"; echo BGSAVE; } |
 		redis-cli -s "$RS_SOCK" >"$RS_DIR/bgsave.out" 2>&1 &
+	bg_cli=$!
 	sleep 0.3
 	cs_read b0
 	echo go >"$RS_DIR/go"
-	wait
+	wait "$bg_cli"
 	cs_read b1
 	bg_forks=$((b1_forks - b0_forks))
 	bg_fork_ns=$((b1_fork_ns - b0_fork_ns))
@@ -181,3 +182,50 @@ smaps_kb() {
 }
 
 vmstat_get() { awk -v f="$1" '$1 == f { print $2 }' /proc/vmstat; }
+
+# Third witness: the kernel's delay accounting (cowstat-taskstats, taskstats
+# netlink; needs the `delayacct` boot option). ts_preflight sets ts_err to
+# the tool's one-line error if it cannot be read (the demo then says so and
+# goes on without it).
+ts_preflight() {
+	ts_err=$(cowstat-taskstats --pid 1 2>&1 >/dev/null) && ts_err=""
+}
+
+# ts_tgid PID: "wpcopy_count wpcopy_delay_total_ns" of a live process (sum
+# over its threads), "- -" if unavailable.
+ts_tgid() {
+	cowstat-taskstats --tgid "$1" 2>/dev/null |
+		awk '{ print $4, $6; f = 1 } END { if (!f) print "- -" }'
+}
+
+# ts_listen_start PPID: a listener that prints the final figures of the
+# next child of PPID to exit (the BGSAVE child); returns once it is
+# registered, so the child cannot exit unseen. Sets ts_pid.
+ts_listen_start() {
+	rm -f "$RS_DIR/ts.out" "$RS_DIR/ts.err"
+	cowstat-taskstats --listen --ppid "$1" --count 1 --timeout 900 \
+		>"$RS_DIR/ts.out" 2>"$RS_DIR/ts.err" &
+	ts_pid=$!
+	i=0
+	until grep -q listening "$RS_DIR/ts.err" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -lt 100 ] || rs_fail "cowstat-taskstats --listen did not start: $(cat "$RS_DIR/ts.err")"
+		sleep 0.05
+	done
+}
+
+# ts_listen_result: waits for the listener; sets tc_pid tc_n tc_ns (pid,
+# wpcopy_count, wpcopy_delay_total_ns of the exited child, "-" if it saw
+# none). Not in $(...): only this shell can wait for the listener.
+ts_listen_result() {
+	wait "$ts_pid"
+	set -- $(awk '$1 == "pid" { print $2, $4, $6; f = 1 }
+		END { if (!f) print "- - -" }' "$RS_DIR/ts.out")
+	tc_pid=$1 tc_n=$2 tc_ns=$3
+}
+
+# ts_mean_us COUNT NS: mean time per wp_page_copy in microseconds.
+ts_mean_us() {
+	awk -v n="$1" -v t="$2" 'BEGIN {
+		if (n + 0 > 0) printf "%.1f", t / n / 1000; else print "-" }'
+}
