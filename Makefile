@@ -33,7 +33,7 @@ help:
 	@echo 'make cow-demo    build the static cow-demo binary and test tools (build/bin/)'
 	@echo 'make fmt | fmtcheck | clippy   format or lint the module and the crate'
 	@echo 'make dist        course-lab student bundle (build/dist/cowstat-lab-VERSION.tar.gz)'
-	@echo 'make lab-grade [LAB=lab/starter]   build a lab module tree and grade it in the VM'
+	@echo 'make lab-grade [LAB=starter|solution]   build the lab module and grade it in the VM'
 	@echo 'make KDIR=/path/to/kernel      build against another Rust-enabled kernel'
 
 setup:

@@ -59,7 +59,7 @@ z=$(cowlab_field cow_zero) c=$(cowlab_field cow_copies) f=$(cowlab_field wp_faul
 result zero_page $? "read, then write 23 fresh pages: cow_zero/cow_copies/wp_faults = $z/$c/$f (expected 23/0/23)" \
 	"the first read maps the shared zero page; the write goes through" \
 	"wp_page_copy with vmf->page == NULL: that is Event::CowZero, not a copy" \
-	"(LAB TODO 1 and 2 in rust/hooks.rs)"
+	"(LAB TODO 1 and 2 in lab/starter/hooks.rs)"
 
 cowlab fresh 23 >"$out" 2>&1
 z=$(cowlab_field cow_zero) c=$(cowlab_field cow_copies) f=$(cowlab_field wp_faults)
@@ -73,7 +73,7 @@ demo_ok
 result thp_split $? "child writes 23 pages in 4 shared huge pages: child thp_wp_faults/cow_copies = $(demo_row thp_wp_faults | awk '{print $4}')/$(demo_row cow_copies | awk '{print $4}') (expected 4/23)" \
 	"the first write into a shared huge page enters do_huge_pmd_wp_page" \
 	"(one thp_wp_fault per huge page), which splits it; then 4 KiB COW" \
-	"(LAB TODO 3 in rust/hooks.rs)"
+	"(LAB TODO 3 in lab/starter/hooks.rs)"
 
 cow-demo fork --heap 8M --pages 23 --thp on --pattern stride:256 --write-after-exit >"$out" 2>&1
 demo_ok

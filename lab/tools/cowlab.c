@@ -9,10 +9,11 @@
  *   cowlab spawn fork|vfork|posix_spawn N   start /bin/true, then write
  *   cowlab madvise none|dontfork|wipeonfork N   fork with a child alive
  *
- * Build: gcc -static -O2 -o cowlab cowlab.c  (lab/Makefile does this)
+ * Build: gcc -static -O2 -o cowlab cowlab.c  (lab/cowlab-path does this)
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -35,9 +36,15 @@ struct counts {
 	long minor_faults;
 };
 
-/* Read buffer for /proc files; static and pre-touched so that reading it
- * inside the window causes no page fault of its own. */
-static char buf[256 * 1024];
+/* Read buffer for /proc files, big enough for a full procs table (4096
+ * rows of 79 bytes). Page aligned and a whole number of pages, so that
+ * prefault() writes every page it lives on and no other data shares them;
+ * then reading into it in the window faults nothing. */
+static char buf[1024 * 1024] __attribute__((aligned(PAGE)));
+
+/* The initial stack pointer (argv sits there): every frame of this
+ * process lies below it. Set by main(). */
+static char *stack_top;
 
 static void die(const char *what)
 {
@@ -58,42 +65,68 @@ static void usage(void)
 	exit(2);
 }
 
+/* Read a /proc file into buf with plain system calls: no stdio, no
+ * malloc, so the window touches no heap or libc state of its own. */
 static size_t read_file(const char *path)
 {
-	FILE *f = fopen(path, "r");
-	size_t n;
+	int fd = open(path, O_RDONLY);
+	size_t n = 0;
+	ssize_t r = 0;
 
-	if (!f) {
+	if (fd < 0) {
 		if (errno == ENOENT)
 			fprintf(stderr, "cowlab: error: %s missing: cowstat module not loaded (insmod $COWSTAT_KO)\n", path);
 		else
 			fprintf(stderr, "cowlab: error: cannot open %s: %s\n", path, strerror(errno));
 		exit(2);
 	}
-	setvbuf(f, NULL, _IONBF, 0);
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
+	while (n < sizeof(buf) - 1 && (r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
+		n += r;
+	if (r < 0)
+		die(path);
+	if (n == sizeof(buf) - 1) {
+		fprintf(stderr, "cowlab: error: %s is larger than %zu bytes\n", path, n);
+		exit(2);
+	}
+	close(fd);
 	buf[n] = 0;
 	return n;
 }
 
-/* Our own row of /proc/cowstat/procs (all zero if we have none yet). */
+/* Parse the next number at *s (strtol: no stdio, writes no memory). */
+static long num(char **s)
+{
+	return strtol(*s, s, 10);
+}
+
+/* Our own row of /proc/cowstat/procs. No row means no events yet (all
+ * zero), unless the table overflowed into its "<other>" row (pid "-"):
+ * then our events may be counted there, and we stop rather than print 0. */
 static struct counts row(void)
 {
 	struct counts c = { 0 };
 	struct rusage ru;
-	char *line;
-	int pid = getpid();
+	char *line, *s = NULL;
+	int pid = getpid(), other = 0;
 
+	/* Lines: PID COMM wp_faults cow_copies cow_zero wp_reuses thp_wp_faults */
 	read_file("/proc/cowstat/procs");
 	for (line = buf; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
-		int p;
-		char comm[32];
-
-		if (sscanf(line, "%d %31s %ld %ld %ld %ld %ld", &p, comm, &c.wp_faults,
-			   &c.cow_copies, &c.cow_zero, &c.wp_reuses, &c.thp_wp_faults) == 7 && p == pid)
+		s = line;
+		if (num(&s) == pid && *s == ' ')
 			break;
-		memset(&c, 0, sizeof(c));
+		other |= s[strspn(s, " ")] == '-';
+	}
+	if (line && *line && (s = strchr(s + 1, ' '))) { /* skip COMM */
+		c.wp_faults = num(&s);
+		c.cow_copies = num(&s);
+		c.cow_zero = num(&s);
+		c.wp_reuses = num(&s);
+		c.thp_wp_faults = num(&s);
+	} else if (other) {
+		fprintf(stderr, "cowlab: error: procs table full, no row for pid %d\n"
+			"  reset it: echo 0 > /proc/cowstat/stats\n", pid);
+		exit(2);
 	}
 	getrusage(RUSAGE_SELF, &ru);
 	c.minor_faults = ru.ru_minflt;
@@ -118,15 +151,24 @@ static void print_window(struct counts a, struct counts b)
 	printf("  minor_faults %ld (getrusage)\n", b.minor_faults - a.minor_faults);
 }
 
-/* Make the stack and the read buffer writable and private again (after a
- * fork they are COW-shared), so the window sees only the heap writes. */
-static void prefault(void)
+/* Make every page the window writes, other than the heap under test,
+ * present, writable and private (after a fork they are COW-shared), so the
+ * window's counters see only the heap writes. Called by the function that
+ * opens the window, right before it, so the window's calls run where
+ * `below` is now. Every stack page from the bottom of `below` (64 KiB
+ * deeper than any call of the window) up to stack_top, all live frames
+ * included, is rewritten with its own value; then every page of buf.
+ * Not inlined, so `below` lies below the caller's frame. */
+static __attribute__((noinline)) void prefault(void)
 {
-	volatile char stack[64 * 1024];
+	volatile char below[64 * 1024];
+	volatile char *p;
 	size_t i;
 
-	for (i = 0; i < sizeof(stack); i += PAGE)
-		stack[i] = 0;
+	for (p = below; p < (volatile char *)stack_top; p += PAGE)
+		*p = *p;
+	p = (volatile char *)stack_top - 1;
+	*p = *p;
 	for (i = 0; i < sizeof(buf); i += PAGE)
 		buf[i] = 0;
 	row();
@@ -285,6 +327,7 @@ int main(int argc, char **argv)
 	long pages;
 	char *end;
 
+	stack_top = (char *)argv;
 	if (argc < 3)
 		usage();
 	/* Stay on one CPU: pages batched on another CPU's LRU list look shared

@@ -41,11 +41,11 @@ _reader() {
 			/proc/cowstat/fork_latency >/dev/null 2>&1
 	done
 }
+# start_load [FORKERS [READERS]] (default 3 and 2)
 start_load() {
 	rm -f /tmp/stop-load
-	for _i in 1 2 3; do _forker & done
-	_reader &
-	_reader &
+	for _i in $(seq "${1:-3}"); do _forker & done
+	for _i in $(seq "${2:-2}"); do _reader & done
 }
 stop_load() {
 	touch /tmp/stop-load

@@ -9,7 +9,9 @@ KO=${COWSTAT_KO:-/lib/cowstat/cowstat.ko}
 
 ktap_header
 ktap_plan 3
-start_load
+# One forker and one reader keep probes and files busy without starving
+# the RCU grace periods every unload waits for (3+2 takes ~2 s a cycle).
+start_load 1 1
 reload_cycles 100 "$KO"
 stop_load
 ktap_expect_eq "reload_100_cycles_under_fork_write_load" 0 "$RELOAD_FAILS"
