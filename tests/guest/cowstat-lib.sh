@@ -24,8 +24,9 @@ as_nobody() {
 }
 
 # kernel_log_problems: kernel log lines that mean something went wrong.
+# (Not "Call Trace": the OOM killer prints one on purpose.)
 kernel_log_problems() {
-	dmesg | grep -E 'WARNING:|BUG:|Oops|Kernel panic|Call Trace|general protection|sleeping function called' | head -5
+	dmesg | grep -E 'WARNING:|BUG:|Oops|Kernel panic|general protection|sleeping function called' | head -5
 }
 
 # Background load for unload races: forkers that write (COW faults, forks)

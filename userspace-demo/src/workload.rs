@@ -118,6 +118,28 @@ impl Progress {
     }
 }
 
+/// Maps `len` bytes of fresh private anonymous read/write memory at a
+/// kernel-chosen address (not touched, `MAP_NORESERVE`); `what` names it in
+/// the error.
+pub fn mmap_anonymous(len: usize, what: &str) -> Result<*mut libc::c_void> {
+    // SAFETY: a fresh private anonymous mapping at a kernel-chosen address; no
+    // existing memory is affected.
+    let base = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        return Err(Error::last_os(format!("mmap of {what}")));
+    }
+    Ok(base)
+}
+
 /// A private anonymous mapping aligned to the PMD size, isolated from neighbouring
 /// VMAs by PROT_NONE guard areas so that its smaps entry covers the heap alone.
 pub struct Heap {
@@ -145,24 +167,7 @@ impl Heap {
             });
         }
         let len = size as usize + 2 * align as usize;
-        // SAFETY: a fresh private anonymous mapping at a kernel-chosen address; no
-        // existing memory is affected.
-        let base = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(Error::last_os(format!(
-                "mmap of the {} heap",
-                format_bytes(size)
-            )));
-        }
+        let base = mmap_anonymous(len, &format!("the {} heap", format_bytes(size)))?;
         let b = base as u64;
         // At least one page of guard before the heap, and >= align - ps after it.
         let start = (b + ps).div_ceil(align) * align;

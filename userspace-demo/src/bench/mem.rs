@@ -31,20 +31,7 @@ impl SplitRegion {
         }
         let stride = (chunk_pages + 1) * ps;
         let len = stride * vmas;
-        // SAFETY: a fresh private anonymous mapping at a kernel-chosen address.
-        let base = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(Error::last_os(format!("mmap of {vmas} VMAs")));
-        }
+        let base = cow_demo::workload::mmap_anonymous(len, &format!("{vmas} VMAs"))?;
         let r = SplitRegion {
             base: base as *mut u8,
             len,
