@@ -782,6 +782,14 @@ pub fn experiment(a: &ForkArgs) -> Result<ForkReport> {
         .filter(|c| !c.ok)
         .map(|c| c.name.clone())
         .collect();
+    if loaded && !mismatches.is_empty() && table_is_full() {
+        notes.push(
+            "the per-process table is full (/proc/cowstat/procs has an <other> row): \
+             new processes are counted there, not in their own rows; reset with \
+             echo 0 > /proc/cowstat/stats"
+                .to_string(),
+        );
+    }
     let verdict = if checks.is_empty() {
         "UNVERIFIED"
     } else if mismatches.is_empty() {
@@ -810,6 +818,15 @@ pub fn experiment(a: &ForkArgs) -> Result<ForkReport> {
         verdict: verdict.to_string(),
         mismatches,
     })
+}
+
+/// True if cowstat has an `<other>` row: processes beyond the table's
+/// capacity have no rows of their own.
+fn table_is_full() -> bool {
+    Cowstat::locate()
+        .procs()
+        .map(|rows| rows.iter().any(|r| r.pid.is_none()))
+        .unwrap_or(false)
 }
 
 /// Runs the command: experiment, then text or JSON.

@@ -490,9 +490,13 @@ pub fn read_file_into<'b>(p: &Path, buf: &'b mut [u8]) -> Result<&'b str> {
     })
 }
 
+/// Room for a full `procs` table: 4096 rows + header + `<other>` at ~80
+/// bytes each is ~330 KB; 1 MiB leaves room for wide numbers.
+const PROCS_BUF: usize = 1 << 20;
+
 /// Reads per-process rows inside a measurement window without touching the heap
-/// allocator: the path and a 256 KiB buffer are prepared beforehand, and
-/// [`ProcsReader::prefault`] dirties the buffer so that, after a fork, its pages are
+/// allocator: the path and a buffer are prepared beforehand, and
+/// [`ProcsReader::prefault`] dirties the buffer (1 MiB, room for a full table) so that, after a fork, its pages are
 /// COW-copied before the window opens rather than inside it.
 pub struct ProcsReader {
     path: PathBuf,
@@ -504,7 +508,7 @@ impl ProcsReader {
     pub fn new(cs: &Cowstat) -> Self {
         ProcsReader {
             path: cs.path("procs"),
-            buf: vec![1u8; 256 * 1024],
+            buf: vec![1u8; PROCS_BUF],
         }
     }
 

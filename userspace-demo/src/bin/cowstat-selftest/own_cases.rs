@@ -31,7 +31,7 @@ impl Snap {
     fn new(path: PathBuf) -> Self {
         Snap {
             path,
-            buf: vec![1u8; 256 * 1024],
+            buf: vec![1u8; 1 << 20],
             len: 0,
         }
     }
