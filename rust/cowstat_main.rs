@@ -70,7 +70,11 @@ impl kernel::Module for CowStat {
             match probe.register() {
                 Ok(registration) => probes.push(registration, GFP_KERNEL)?,
                 Err(e) if i < hooks::ESSENTIAL => {
-                    pr_err!("Cannot probe {} ({:?}): this kernel inlined or lacks it; not loading\n", name, e);
+                    pr_err!(
+                        "Cannot probe {} ({:?}): this kernel inlined or lacks it; not loading\n",
+                        name,
+                        e
+                    );
                     return Err(e);
                 }
                 Err(e) => pr_warn!("Cannot probe {} ({:?}); its counters stay 0\n", name, e),
@@ -83,8 +87,15 @@ impl kernel::Module for CowStat {
         dir.create_file::<files::Procs>()?;
         dir.create_file::<files::Probes>()?;
         dir.create_file::<files::ForkLatency>()?;
-        pr_info!("Loaded: {} of {} probes attached, /proc/cowstat ready\n", probes.len(), hooks::PROBES.len());
-        Ok(CowStat { _dir: dir, _probes: probes })
+        pr_info!(
+            "Loaded: {} of {} probes attached, /proc/cowstat ready\n",
+            probes.len(),
+            hooks::PROBES.len()
+        );
+        Ok(CowStat {
+            _dir: dir,
+            _probes: probes,
+        })
     }
 }
 

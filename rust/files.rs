@@ -84,7 +84,11 @@ fn write_row(out: &mut SeqFile<'_>, row: &Row) -> fmt::Result {
         None => write!(out, "{:>7} ", "-")?,
     }
     let mut comm = [0u8; 16];
-    let name: &[u8] = if row.tgid.is_some() { &row.comm } else { b"<other>" };
+    let name: &[u8] = if row.tgid.is_some() {
+        &row.comm
+    } else {
+        b"<other>"
+    };
     let len = printable_comm(name, &mut comm);
     // `printable_comm` only produces ASCII, so this cannot fail.
     let comm = core::str::from_utf8(&comm[..len]).map_err(|_| fmt::Error)?;
@@ -120,10 +124,18 @@ impl ProcFile for Probes {
     const MODE: u16 = 0o444;
 
     fn show(out: &mut SeqFile<'_>) -> fmt::Result {
-        writeln!(out, "{:<20} {:<10} {:<9} {:>12} {:>8}", "function", "kind", "status", "hits", "missed")?;
+        writeln!(
+            out,
+            "{:<20} {:<10} {:<9} {:>12} {:>8}",
+            "function", "kind", "status", "hits", "missed"
+        )?;
         for probe in PROBES {
             let name = probe.symbol().to_str().map_err(|_| fmt::Error)?;
-            let status = if probe.is_active() { "active" } else { "missing" };
+            let status = if probe.is_active() {
+                "active"
+            } else {
+                "missing"
+            };
             writeln!(
                 out,
                 "{name:<20} {:<10} {status:<9} {:>12} {:>8}",

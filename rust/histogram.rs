@@ -56,7 +56,11 @@ impl Log2Histogram {
             _ => (5, 10),
         };
         let label_width = width * 2 - 1;
-        writeln!(out, "{:pad$}{unit:<label_width$} : count    distribution", "")?;
+        writeln!(
+            out,
+            "{:pad$}{unit:<label_width$} : count    distribution",
+            ""
+        )?;
         let Some(last) = last else {
             return Ok(());
         };

@@ -29,7 +29,8 @@ pub(crate) static FORK_NS: Counter = Counter::new();
 pub(crate) static FORK_LATENCY: Log2Histogram = Log2Histogram::new();
 
 /// Every probe, in `/proc/cowstat/probes` order. The first two are essential.
-pub(crate) static PROBES: [&Probe; 4] = [&DO_WP_PAGE, &WP_PAGE_COPY, &DO_HUGE_PMD_WP_PAGE, &DUP_MMAP];
+pub(crate) static PROBES: [&Probe; 4] =
+    [&DO_WP_PAGE, &WP_PAGE_COPY, &DO_HUGE_PMD_WP_PAGE, &DUP_MMAP];
 /// How many leading entries of [`PROBES`] the module cannot work without.
 pub(crate) const ESSENTIAL: usize = 2;
 
@@ -112,7 +113,8 @@ impl EntryHandler for WpPageCopy {
     fn entry(regs: &Regs<'_>) {
         // SAFETY: `wp_page_copy(struct vm_fault *vmf)`.
         let fault = unsafe { Fault::from_entry(regs) };
-        let raw_pfn = fault.vm_flags() & u64::from(bindings::VM_PFNMAP | bindings::VM_MIXEDMAP) != 0;
+        let raw_pfn =
+            fault.vm_flags() & u64::from(bindings::VM_PFNMAP | bindings::VM_MIXEDMAP) != 0;
         let event = if fault.is_unshare() {
             Event::CowUnshare
         } else if fault.has_page() || raw_pfn {

@@ -24,7 +24,7 @@ pub(crate) struct Regs<'a>(&'a bindings::pt_regs);
 impl Regs<'_> {
     /// First integer argument at function entry (System V ABI: `rdi`).
     pub(crate) fn arg0(&self) -> usize {
-        self.0.di as usize
+        self.0.di
     }
 
     /// Return value of an `int` function at return (low half of `rax`).
@@ -111,12 +111,23 @@ unsafe impl Sync for Probe {}
 impl Probe {
     /// A slot for an entry probe on `symbol` that calls `H::entry`.
     pub(crate) const fn kprobe<H: EntryHandler>(symbol: &'static CStr) -> Self {
-        Self::new(symbol, Kind::Kprobe, Some(pre_trampoline::<H>), None, None, 0, 0)
+        Self::new(
+            symbol,
+            Kind::Kprobe,
+            Some(pre_trampoline::<H>),
+            None,
+            None,
+            0,
+            0,
+        )
     }
 
     /// A slot for an entry+return probe on `symbol`, with up to `maxactive`
     /// calls in flight at once (more are counted as missed).
-    pub(crate) const fn kretprobe<H: ReturnHandler>(symbol: &'static CStr, maxactive: c_int) -> Self {
+    pub(crate) const fn kretprobe<H: ReturnHandler>(
+        symbol: &'static CStr,
+        maxactive: c_int,
+    ) -> Self {
         Self::new(
             symbol,
             Kind::Kretprobe,
@@ -178,7 +189,10 @@ impl Probe {
         to_result(ret)?;
         // INVARIANT: the struct is registered from here until `Registration::drop`.
         self.active.store(true, Ordering::Release);
-        Ok(Registration { probe: self, _not_send: PhantomData })
+        Ok(Registration {
+            probe: self,
+            _not_send: PhantomData,
+        })
     }
 
     /// The probed function's name.
@@ -260,6 +274,11 @@ unsafe fn regs<'a>(regs: *mut bindings::pt_regs) -> Regs<'a> {
     Regs(unsafe { &*regs })
 }
 
+/// The kprobe pre-handler for `H`, called by the kprobe core.
+///
+/// # Safety
+///
+/// `pt_regs` must be valid for reads for the duration of the call.
 unsafe extern "C" fn pre_trampoline<H: EntryHandler>(
     _kp: *mut bindings::kprobe,
     pt_regs: *mut bindings::pt_regs,
@@ -271,6 +290,12 @@ unsafe extern "C" fn pre_trampoline<H: EntryHandler>(
     0
 }
 
+/// The kretprobe entry handler for `H`, called by the kprobe core.
+///
+/// # Safety
+///
+/// `pt_regs` must be valid for reads, and `ri` must be a live instance with
+/// `size_of::<H::Data>()` bytes of per-call data, for the duration of the call.
 unsafe extern "C" fn ret_entry_trampoline<H: ReturnHandler>(
     ri: *mut bindings::kretprobe_instance,
     pt_regs: *mut bindings::pt_regs,
@@ -290,6 +315,12 @@ unsafe extern "C" fn ret_entry_trampoline<H: ReturnHandler>(
     }
 }
 
+/// The kretprobe return handler for `H`, called by the kprobe core.
+///
+/// # Safety
+///
+/// As for [`ret_entry_trampoline`], and the instance's data must have been
+/// written by it (the core calls this only if the entry handler returned 0).
 unsafe extern "C" fn ret_trampoline<H: ReturnHandler>(
     ri: *mut bindings::kretprobe_instance,
     pt_regs: *mut bindings::pt_regs,

@@ -122,7 +122,12 @@ impl ProcDir {
         // invariant) and `OPS` is a `'static` table whose callbacks uphold
         // procfs's contracts (see each trampoline).
         let pde = unsafe {
-            bindings::proc_create(F::NAME.as_char_ptr(), F::MODE, self.pde.as_ptr(), Ops::<F>::table())
+            bindings::proc_create(
+                F::NAME.as_char_ptr(),
+                F::MODE,
+                self.pde.as_ptr(),
+                Ops::<F>::table(),
+            )
         };
         if pde.is_null() {
             return Err(ENOMEM);
@@ -148,7 +153,11 @@ impl<F: ProcFile> Ops<F> {
         proc_read: Some(bindings::seq_read),
         proc_lseek: Some(bindings::seq_lseek),
         proc_release: Some(bindings::single_release),
-        proc_write: if F::WRITABLE { Some(write_trampoline::<F>) } else { None },
+        proc_write: if F::WRITABLE {
+            Some(write_trampoline::<F>)
+        } else {
+            None
+        },
         // SAFETY: All-zero is a valid `proc_ops`: no flags, null callbacks.
         ..unsafe { MaybeUninit::zeroed().assume_init() }
     };
@@ -158,6 +167,11 @@ impl<F: ProcFile> Ops<F> {
     }
 }
 
+/// `proc_open` for `F`.
+///
+/// # Safety
+///
+/// Called by procfs with the inode and file being opened.
 unsafe extern "C" fn open_trampoline<F: ProcFile>(
     _inode: *mut bindings::inode,
     file: *mut bindings::file,
@@ -172,12 +186,22 @@ unsafe extern "C" fn open_trampoline<F: ProcFile>(
     }
 }
 
+/// The `single_open` show callback for `F`.
+///
+/// # Safety
+///
+/// Called by seq_read with the seq_file being filled.
 unsafe extern "C" fn show_trampoline<F: ProcFile>(
     m: *mut bindings::seq_file,
     _v: *mut c_void,
 ) -> c_int {
     // INVARIANT: `m` is the seq_file seq_read passes to this `show` call.
-    let mut out = SeqFile { m, stage: [0; STAGE], len: 0, _borrow: PhantomData };
+    let mut out = SeqFile {
+        m,
+        stage: [0; STAGE],
+        len: 0,
+        _borrow: PhantomData,
+    };
     // Formatting into a seq_file cannot fail; an `Err` would be our bug, and
     // seq_read treats -EINVAL as "give the reader an error".
     let result = F::show(&mut out);
@@ -188,6 +212,11 @@ unsafe extern "C" fn show_trampoline<F: ProcFile>(
     }
 }
 
+/// `proc_write` for `F`.
+///
+/// # Safety
+///
+/// Called by procfs with a user buffer of `count` bytes and a valid `ppos`.
 unsafe extern "C" fn write_trampoline<F: ProcFile>(
     _file: *mut bindings::file,
     buf: *const kernel::ffi::c_char,

@@ -7,10 +7,7 @@
 //! When no slot is free the event goes to the `<other>` row, so the sum of
 //! all rows always equals the global count.
 
-use crate::{
-    counter::Counter,
-    task::COMM_LEN,
-};
+use crate::{counter::Counter, task::COMM_LEN};
 use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 /// Processes tracked individually before events spill into `<other>`.
@@ -80,8 +77,11 @@ impl Counts {
 
     /// True if nothing was counted.
     pub(crate) fn is_zero(&self) -> bool {
-        self.wp_faults == 0 && self.cow_copies == 0 && self.cow_zero == 0
-            && self.cow_unshare == 0 && self.thp_wp_faults == 0
+        self.wp_faults == 0
+            && self.cow_copies == 0
+            && self.cow_zero == 0
+            && self.cow_unshare == 0
+            && self.thp_wp_faults == 0
     }
 }
 
@@ -183,7 +183,10 @@ impl ProcessTable {
             if owner != 0 {
                 continue;
             }
-            match slot.tgid.compare_exchange(0, tgid, Ordering::AcqRel, Ordering::Acquire) {
+            match slot
+                .tgid
+                .compare_exchange(0, tgid, Ordering::AcqRel, Ordering::Acquire)
+            {
                 // Claimed it, or another CPU claimed it first for this tgid.
                 Ok(_) => return slot,
                 Err(winner) if winner == tgid => return slot,
@@ -209,7 +212,11 @@ impl ProcessTable {
             for (i, word) in slot.comm.iter().enumerate() {
                 comm[i * 8..i * 8 + 8].copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
             }
-            f(&Row { tgid: (!is_other).then_some(tgid), comm, counts });
+            f(&Row {
+                tgid: (!is_other).then_some(tgid),
+                comm,
+                counts,
+            });
         }
     }
 
@@ -224,6 +231,9 @@ impl ProcessTable {
     /// is being cleared and be lost; reset with the system quiet for exact
     /// counts afterwards.
     pub(crate) fn reset(&self) {
-        self.slots.iter().chain(core::iter::once(&self.other)).for_each(Slot::reset);
+        self.slots
+            .iter()
+            .chain(core::iter::once(&self.other))
+            .for_each(Slot::reset);
     }
 }

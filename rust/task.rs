@@ -20,8 +20,8 @@ pub(crate) fn current_comm() -> [u8; COMM_LEN] {
     // SAFETY: As in `current_tgid`. `comm` may be rewritten concurrently by
     // prctl(PR_SET_NAME), which at worst gives a mix of old and new bytes,
     // the same guarantee the kernel's own `get_task_comm` readers accept.
-    let comm = unsafe { ptr_read_comm(bindings::get_current()) };
-    comm.map(|c| c as u8)
+    // (`kernel::ffi::c_char` is `u8`, so the bytes need no conversion.)
+    unsafe { ptr_read_comm(bindings::get_current()) }
 }
 
 /// Reads `comm` with a volatile copy (it can change under us).

@@ -12,7 +12,7 @@ RELOADS=${1:-200}
 SECONDS_MANY=${2:-30}
 
 ktap_header
-ktap_plan 13
+ktap_plan 14
 
 # --- 1. insmod/rmmod cycles while probes fire and files are read ---
 start_load 2 1
@@ -38,6 +38,13 @@ other=$(grep -c '^ *- <other>' $P/procs)
 ktap_info "rows after filling: $rows (other row: $other)"
 [ "$rows" -gt 4000 ] && [ "$other" = 1 ]
 ktap_result $? "table_overflows_into_other_row" "rows $rows, <other> rows $other"
+# Regression: cow-demo once failed outright here ("file larger than the
+# reserved buffer"). With a full table it must read all rows, report a
+# mismatch (its processes are in <other>) and say why.
+out=$(cow-demo fork --heap 4M --pages 23 2>&1)
+st=$?
+case $out in *"table is full"*) note=1 ;; *) note=0 ;; esac
+ktap_expect_eq "cow_demo_explains_full_table" "1 1" "$st $note"
 # Global counters equal the sum of rows (including <other>). One cat reads
 # both files back to back, so no other process runs in between.
 cat $P/procs $P/stats >/tmp/snap
