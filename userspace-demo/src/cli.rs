@@ -33,7 +33,9 @@ The cowstat directory is /proc/cowstat, or $COWSTAT_PROC if set.";
         the per-process counters in /proc/cowstat with what the kernel must have done, \
         and cross-checks them against /proc/PID/smaps and /proc/PID/pagemap.",
     after_help = EXAMPLES,
-    propagate_version = true
+    propagate_version = true,
+    // Help fits 80 columns whatever the terminal (and on a serial console).
+    term_width = 80
 )]
 pub struct Cli {
     /// What to do.
