@@ -1,0 +1,37 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# cow-demo's own acceptance runs in the VM (KTAP): exit status, verdict and
+# the observed counts in its report table
+# ("counter  parent-exp parent-obs child-exp child-obs").
+. "$(dirname "$0")/../lib/ktap.sh"
+
+# observed REPORT COUNTER parent|child
+observed() {
+	col=3
+	[ "$3" = child ] && col=5
+	echo "$1" | awk -v c="$2" -v k=$col '$1 == c && NF == 5 { print $k; exit }'
+}
+
+ktap_header
+ktap_plan 4
+
+out=$(cow-demo fork --heap 64M --pages 4099 --thp off 2>/dev/null)
+st=$?
+ktap_expect_eq "fork_k4099_thp_off_child_copies" "0 4099" "$st $(observed "$out" cow_copies child)"
+
+out=$(cow-demo fork --heap 64M --pages 4099 --thp off --write-after-exit 2>/dev/null)
+st=$?
+ktap_expect_eq "write_after_exit_parent_reuses_no_copies" "0 4099 0" \
+	"$st $(observed "$out" wp_reuses parent) $(observed "$out" cow_copies parent)"
+
+out=$(cow-demo fork --heap 64M --pages 4099 --thp on 2>/dev/null)
+st=$?
+# Pages 0..4098 lie in 2 MiB regions 0..8: nine huge-page faults (splits).
+ktap_expect_eq "fork_k4099_thp_on_splits" "0 4099 9" \
+	"$st $(observed "$out" cow_copies child) $(observed "$out" thp_wp_faults child)"
+
+out=$(cow-demo snapshot --json 2>/dev/null)
+st=$?
+case $(echo "$out" | tr -d ' \n') in *'"snapshot_exact":true'*) exact=1 ;; *) exact=0 ;; esac
+ktap_expect_eq "snapshot_exact_while_parent_writes" "0 1" "$st $exact"
+ktap_finished
