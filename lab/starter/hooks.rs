@@ -29,7 +29,8 @@ pub(crate) static FORK_NS: Counter = Counter::new();
 pub(crate) static FORK_LATENCY: Log2Histogram = Log2Histogram::new();
 
 /// Every probe, in `/proc/cowstat/probes` order. The first two are essential.
-pub(crate) static PROBES: [&Probe; 4] = [&DO_WP_PAGE, &WP_PAGE_COPY, &DO_HUGE_PMD_WP_PAGE, &DUP_MMAP];
+pub(crate) static PROBES: [&Probe; 4] =
+    [&DO_WP_PAGE, &WP_PAGE_COPY, &DO_HUGE_PMD_WP_PAGE, &DUP_MMAP];
 /// How many leading entries of [`PROBES`] the module cannot work without.
 pub(crate) const ESSENTIAL: usize = 2;
 
