@@ -30,21 +30,21 @@ full)
 	FORK_HEAPS="16M 64M 256M 1G 2G" FORK_REP=5
 	KNOW_HEAPS="16M 64M 256M 1G 2G" KNOW_VMAS="1 10 100 1000 10000" KNOW_REP=5
 	KNOW_VMA_HEAP=160M SCALE_N="1 2 16 256 1000" SCALE_PAGES=16384 SCALE_ROUNDS=2 SCALE_REP=2
-	FILL=1100 FILL_KNOW=1000
+	FILL=7000 FILL_KNOW=1000 TABLE_PAIRS=3
 	;;
 quick)
 	ROUNDS=2 OV_HEAP=32M OV_PAGES=2048 OV_TOUCH=8M OV_REP=2
 	FORK_HEAPS="16M 64M" FORK_REP=2
 	KNOW_HEAPS="16M 64M" KNOW_VMAS="1 100" KNOW_REP=2
 	KNOW_VMA_HEAP=16M SCALE_N="1 16" SCALE_PAGES=1024 SCALE_ROUNDS=1 SCALE_REP=2
-	FILL=1100 FILL_KNOW=1000
+	FILL=5000 FILL_KNOW=1000 TABLE_PAIRS=1
 	;;
 smoke)
 	ROUNDS=1 OV_HEAP=4M OV_PAGES=23 OV_TOUCH=1M OV_REP=1
 	FORK_HEAPS="4M" FORK_REP=2
 	KNOW_HEAPS="4M" KNOW_VMAS="3" KNOW_REP=1
 	KNOW_VMA_HEAP=1M SCALE_N="3" SCALE_PAGES=30 SCALE_ROUNDS=1 SCALE_REP=1
-	FILL=5 FILL_KNOW=5
+	FILL=5 FILL_KNOW=5 TABLE_PAIRS=0
 	;;
 *) echo "bench.sh: error: unknown mode '$mode' (full, quick or smoke)" >&2; exit 2 ;;
 esac
@@ -53,7 +53,7 @@ command -v $B >/dev/null || { echo "bench.sh: error: $B not in PATH" >&2; exit 2
 cs=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)
 case $cs in *jiffies*)
 	if [ "$mode" != smoke ]; then
-		echo "bench.sh: error: clocksource is $cs (ms resolution): boot with tsc_early_khz=HOST_TSC_KHZ tsc=reliable, as scripts/bench does" >&2
+		echo "bench.sh: error: clocksource is $cs (ms resolution): boot with tsc_early_khz=HOST_TSC_KHZ tsc=reliable" >&2
 		exit 2
 	fi ;;
 esac
@@ -79,14 +79,8 @@ while [ $r -le $ROUNDS ]; do
 	r=$((r + 1))
 done
 
-# The per-process table full: rows persist, so 1100 exited processes fill it.
-load
-reset
-run --tag table_full fill --procs $FILL
-run --tag table_full overhead --heap $OV_HEAP --pages $OV_PAGES --touch $OV_TOUCH --repeats $OV_REP
-reset
-
 # 3. fork() latency vs heap size, THP off and on (module loaded: dup_mmap time).
+load
 for h in $FORK_HEAPS; do
 	for thp in off on; do
 		run --tag sweep fork --heap $h --thp $thp --repeats $FORK_REP
@@ -101,9 +95,28 @@ done
 for v in $KNOW_VMAS; do
 	run --tag vmas know --heap $KNOW_VMA_HEAP --vmas $v --repeats $KNOW_REP
 done
+
+# Many rows. Rows outlive their processes, so every child of fill leaves
+# one: first ~1000 rows (a quarter of the 4096 slots), then FILL more
+# children, past 4096, so the table is full and new processes spill into
+# <other> after MAX_PROBES slots. fill also times whole-file procs reads.
 reset
-run --tag full_table fill --procs $FILL_KNOW
-run --tag full_table know --heap 64M --vmas 1 --repeats $KNOW_REP
+run --tag rows_1000 fill --procs $FILL_KNOW --reads $KNOW_REP
+run --tag rows_1000 know --heap 64M --vmas 1 --repeats $KNOW_REP
+run --tag table_full fill --procs $FILL --reads $KNOW_REP
+run --tag table_full1 overhead --heap $OV_HEAP --pages $OV_PAGES --touch $OV_TOUCH --repeats $OV_REP
+# Pairs: the same run with an empty table, then a refilled table again.
+i=1
+while [ $i -le $TABLE_PAIRS ]; do
+	reset
+	run --tag table_empty$i overhead --heap $OV_HEAP --pages $OV_PAGES --touch $OV_TOUCH --repeats $OV_REP
+	if [ $i -lt $TABLE_PAIRS ]; then
+		run --tag table_full fill --procs $((FILL + FILL_KNOW)) --reads $KNOW_REP
+		run --tag table_full$((i + 1)) overhead --heap $OV_HEAP --pages $OV_PAGES \
+			--touch $OV_TOUCH --repeats $OV_REP
+	fi
+	i=$((i + 1))
+done
 reset
 
 # 5. Scale: N processes taking COW faults at once, loaded and unloaded.
@@ -119,5 +132,7 @@ while [ $r -le $SCALE_ROUNDS ]; do
 	r=$((r + 1))
 done
 load
+note "clocksource at the end $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+dmesg | grep -i 'clocksource.*unstable' | while read -r line; do note "dmesg: $line"; done
 note "done in $(($(date +%s) - start)) s"
 log "done in $(($(date +%s) - start)) s"

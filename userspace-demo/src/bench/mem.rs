@@ -12,7 +12,6 @@ use cow_demo::workload::{page_size, recv, send};
 /// separated by one unmapped page each so the kernel cannot merge them.
 pub struct SplitRegion {
     base: *mut u8,
-    len: usize,
     chunk_pages: usize,
     vmas: usize,
     ps: usize,
@@ -34,7 +33,6 @@ impl SplitRegion {
         let base = cow_demo::workload::mmap_anonymous(len, &format!("{vmas} VMAs"))?;
         let r = SplitRegion {
             base: base as *mut u8,
-            len,
             chunk_pages,
             vmas,
             ps,
@@ -78,9 +76,19 @@ impl SplitRegion {
 
 impl Drop for SplitRegion {
     fn drop(&mut self) {
-        // SAFETY: unmaps the whole reservation (holes included; munmap of an
-        // already unmapped range is harmless).
-        unsafe { libc::munmap(self.base as *mut libc::c_void, self.len) };
+        // Chunk by chunk, never the holes: the kernel may have placed an
+        // unrelated mapping (e.g. malloc's) in a freed separator page, and
+        // unmapping it crashed the next free().
+        let stride = (self.chunk_pages + 1) * self.ps;
+        for i in 0..self.vmas {
+            // SAFETY: chunk i lies inside our reservation and is still ours.
+            unsafe {
+                libc::munmap(
+                    self.base.add(i * stride) as *mut libc::c_void,
+                    self.chunk_pages * self.ps,
+                )
+            };
+        }
     }
 }
 
@@ -134,7 +142,7 @@ mod tests {
             r.write(i, 1);
         }
         let a = r.base as u64;
-        let s = cow_demo::procfs::smaps::read_range(None, a, a + r.len as u64).unwrap();
+        let s = cow_demo::procfs::smaps::read_range(None, a, a + (4 * 5 * page_size())).unwrap();
         assert_eq!(s.vmas, 5);
         assert_eq!(s.rss_kb, 15 * page_size() / 1024);
     }

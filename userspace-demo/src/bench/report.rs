@@ -203,20 +203,65 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
             "\nPer COW event the module adds {d:.0} ns (median loaded − median unloaded)."
         );
     }
-    let full = samples(
-        recs.iter()
-            .filter(|r| r.tag == "table_full" && r.metric == "cow_fault"),
-    );
-    let full_ratio = ratios.iter().find(|r| r.metric == "cow_fault").map(|r| {
-        let s = Spread::of(&full);
-        (s, s.median / r.unloaded_median)
+    // Full table vs empty table, loaded, in pairs run back to back
+    // (tags table_fullN / table_emptyN); without pairs, vs unloaded.
+    let ov = |prefix: &str, i: Option<usize>| {
+        samples(recs.iter().filter(|r| {
+            r.bench == "overhead"
+                && r.metric == "cow_fault"
+                && r.tag.starts_with(prefix)
+                && i.is_none_or(|i| r.tag[prefix.len()..] == i.to_string())
+        }))
+    };
+    let full = Spread::of(&ov("table_full", None));
+    let empty = Spread::of(&ov("table_empty", None));
+    let pairs: Vec<f64> = (1..100)
+        .map(|i| (ov("table_full", Some(i)), ov("table_empty", Some(i))))
+        .take_while(|(f, e)| !f.is_empty() && !e.is_empty())
+        .map(|(f, e)| Spread::of(&f).median / Spread::of(&e).median)
+        .collect();
+    let full_rows = find(&recs, |r| {
+        r.bench == "fill" && r.tag == "table_full" && r.metric == "fork_write_exit"
+    })
+    .map(|r| param(r, "rows_after"));
+    let unloaded_cow = ratios
+        .iter()
+        .find(|r| r.metric == "cow_fault")
+        .map(|r| r.unloaded_median);
+    let full_ratio = full.median.is_finite().then(|| {
+        json!({"full": full, "empty": empty.median.is_finite().then_some(empty),
+               "pairs": pairs, "pair_ratio": (!pairs.is_empty()).then(|| Spread::of(&pairs)),
+               "ratio_to_unloaded": unloaded_cow.map(|u| full.median / u),
+               "rows": full_rows})
     });
-    if let Some((s, q)) = full_ratio.filter(|(s, _)| s.median.is_finite()) {
+    if full.median.is_finite() {
+        let _ = write!(
+            md,
+            "With the per-process table full ({} rows), a new process's COW fault costs {}",
+            full_rows.unwrap_or(0),
+            us(full.median)
+        );
+        if pairs.is_empty() {
+            let _ = write!(
+                md,
+                " (ratio {:.3} to unloaded)",
+                full.median / unloaded_cow.unwrap_or(f64::NAN)
+            );
+        } else {
+            let q = Spread::of(&pairs);
+            let _ = write!(
+                md,
+                ", {} with the table empty (loaded; ratio full / empty {:.3}, {:.3}–{:.3} over {} pairs)",
+                us(empty.median),
+                q.median,
+                q.min,
+                q.max,
+                pairs.len()
+            );
+        }
         let _ = writeln!(
             md,
-            "With the per-process table full (1024 rows), a new process's COW fault costs {} \
-             (ratio {q:.3} to unloaded): every event scans all slots before landing in `<other>`.",
-            us(s.median)
+            ": its lookup gives up after the probe bound and counts in `<other>`."
         );
     }
     let mut rdat = String::from("# idx label median min max\n");
@@ -255,7 +300,7 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
             r.bench == "overhead"
                 && r.place == place
                 && r.metric == m
-                && r.tag != "table_full"
+                && !r.tag.starts_with("table_")
                 && module.is_none_or(|x| r.module == x)
         })))
         .median
@@ -369,7 +414,7 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
     let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut headline = vec![];
     let mut kseries: BTreeMap<String, Vec<(f64, Spread)>> = BTreeMap::new();
-    for sweep in ["heap", "vmas", "full_table"] {
+    for sweep in ["heap", "vmas", "rows_1000"] {
         let mut pts: Vec<&Record> = recs
             .iter()
             .filter(|r| {
@@ -459,6 +504,45 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
         );
     }
 
+    // Many rows: whole-file procs reads after fill, and the full-table COW fault.
+    let _ = writeln!(
+        md,
+        "\n## Many rows: procs read and COW fault as the table fills\n"
+    );
+    let _ = writeln!(
+        md,
+        "| after | rows | spilled to `<other>` | procs bytes | procs read | COW fault |"
+    );
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|");
+    let mut many = vec![];
+    let mut forked = 0;
+    for tag in ["rows_1000", "table_full"] {
+        let fills: Vec<&Record> = recs
+            .iter()
+            .filter(|r| r.bench == "fill" && r.metric == "read_procs_all" && r.tag == tag)
+            .collect();
+        let Some(r) = fills.first() else { continue };
+        forked += param(r, "procs");
+        let reads = Spread::of(&samples(fills.iter().copied()));
+        let cow = Spread::of(&samples(recs.iter().filter(|x| {
+            x.bench == "overhead" && x.metric == "cow_fault" && x.tag.starts_with(tag)
+        })));
+        let sp = |s: &Spread| format!("{} ({}–{})", us(s.median), us(s.min), us(s.max));
+        let _ = writeln!(
+            md,
+            "| {forked} children | {} | {} | {} | {} | {} |",
+            param(r, "rows_after"),
+            param(r, "other_copies_added"),
+            param(r, "procs_bytes"),
+            sp(&reads),
+            if cow.median.is_finite() { sp(&cow) } else { "-".into() }
+        );
+        many.push(json!({"tag": tag, "children": forked, "rows": param(r, "rows_after"),
+            "spilled": param(r, "other_copies_added"), "procs_bytes": param(r, "procs_bytes"),
+            "read_procs_ns": reads, "reads": fills.iter().map(|f| f.samples.len()).sum::<usize>(),
+            "cow_fault_ns": cow.median.is_finite().then_some(cow)}));
+    }
+
     // 5. Scale.
     let _ = writeln!(
         md,
@@ -491,11 +575,12 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
 
     let summary = json!({
         "probe_overhead": ratios,
-        "table_full_cow_fault": full_ratio.map(|(s, q)| json!({"spread": s, "ratio_to_unloaded": q})),
+        "table_full_cow_fault": full_ratio,
         "breakdown_ns_per_page": breakdown,
         "fork_agreement": {"max_gap_ns": gap_max, "max_gap_fraction": gap_rel_max,
                             "samples_dup_above_user": dup_over_user},
         "cost_of_knowing": headline,
+        "many_rows": many,
         "scale": scale_ratios.iter().map(|(n, l, u)| json!({"procs": n, "loaded": l, "unloaded": u,
             "ratio": l.median / u.median})).collect::<Vec<_>>(),
     });

@@ -345,12 +345,14 @@ fn other_row(cs: &Cowstat) -> Result<u64> {
 }
 
 /// Forks `procs` short-lived children that each copy one page, so that each
-/// leaves a row in /proc/cowstat/procs (rows persist until reset).
-pub fn fill(ctx: &Context, procs: usize) -> Result<()> {
+/// leaves a row in /proc/cowstat/procs (rows persist until reset), then
+/// times `reads` reads of the whole procs file at that row count.
+pub fn fill(ctx: &Context, procs: usize, reads: usize) -> Result<()> {
     let cs = Cowstat::locate();
     cs.require()?;
     let mut heap = Heap::new(page_size(), false)?;
     heap.touch_all(true);
+    let other_before = other_row(&cs)?;
     let t = Instant::now();
     for _ in 0..procs {
         match fork()? {
@@ -366,8 +368,25 @@ pub fn fill(ctx: &Context, procs: usize) -> Result<()> {
     let per = ns(t) as f64 / procs.max(1) as f64;
     let rows = cs.procs()?;
     let named = rows.iter().filter(|r| r.pid.is_some()).count();
-    let p = params([("procs", json!(procs)), ("rows_after", json!(named))]);
+    // Children whose lookup found no free slot within the probe bound.
+    let spilled = other_row(&cs)?.saturating_sub(other_before);
+    let mut buf = vec![0u8; 4 << 20];
+    let (mut t_read, mut bytes) = (vec![], 0);
+    for _ in 0..reads {
+        let t = Instant::now();
+        bytes = read_file_into(&cs.path("procs"), &mut buf)?.len();
+        t_read.push(ns(t) as f64);
+    }
+    let p = params([
+        ("procs", json!(procs)),
+        ("rows_after", json!(named)),
+        ("other_copies_added", json!(spilled)),
+        ("procs_bytes", json!(bytes)),
+    ]);
     ctx.emit("fill", "fork_write_exit", "ns", &p, vec![per]);
+    if !t_read.is_empty() {
+        ctx.emit("fill", "read_procs_all", "ns", &p, t_read);
+    }
     let _ = std::io::stdout().flush();
     Ok(())
 }

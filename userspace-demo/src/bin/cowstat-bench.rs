@@ -70,7 +70,8 @@ enum Command {
     #[command(after_help = "EXAMPLES:\n    cowstat-bench scale --procs 1000 --total-pages 16384")]
     Scale(ScaleArgs),
     /// Leave N rows in /proc/cowstat/procs (N children copy a page)
-    #[command(after_help = "EXAMPLES:\n    cowstat-bench fill --procs 1100")]
+    #[command(after_help = "EXAMPLES:\n    cowstat-bench fill --procs 1100\n    \
+        cowstat-bench fill --procs 8000 --reads 5   # fill 4096 slots, time reads")]
     Fill(FillArgs),
     /// Summarise JSON lines into results.json, report.md, plot data
     #[command(
@@ -148,6 +149,9 @@ struct FillArgs {
     /// Children to fork.
     #[arg(long, value_name = "N", default_value_t = 1100)]
     procs: usize,
+    /// Then time N whole-file reads of procs.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    reads: usize,
 }
 
 #[derive(Debug, Args)]
@@ -181,7 +185,7 @@ fn main() {
             run::know(&ctx, a.heap, a.vmas.max(1), a.write, a.repeats.max(1))
         }
         Command::Scale(a) => run::scale(&ctx, a.procs, a.total_pages, a.repeats.max(1)),
-        Command::Fill(a) => run::fill(&ctx, a.procs),
+        Command::Fill(a) => run::fill(&ctx, a.procs, a.reads),
         Command::Report(a) => report::run(&a.inputs, &a.out_dir, &a.header),
     };
     if let Err(e) = r {
