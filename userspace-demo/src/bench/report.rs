@@ -535,12 +535,18 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
             param(r, "other_copies_added"),
             param(r, "procs_bytes"),
             sp(&reads),
-            if cow.median.is_finite() { sp(&cow) } else { "-".into() }
+            if cow.median.is_finite() {
+                sp(&cow)
+            } else {
+                "-".into()
+            }
         );
-        many.push(json!({"tag": tag, "children": forked, "rows": param(r, "rows_after"),
+        many.push(
+            json!({"tag": tag, "children": forked, "rows": param(r, "rows_after"),
             "spilled": param(r, "other_copies_added"), "procs_bytes": param(r, "procs_bytes"),
             "read_procs_ns": reads, "reads": fills.iter().map(|f| f.samples.len()).sum::<usize>(),
-            "cow_fault_ns": cow.median.is_finite().then_some(cow)}));
+            "cow_fault_ns": cow.median.is_finite().then_some(cow)}),
+        );
     }
 
     // 5. Scale.
