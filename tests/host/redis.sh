@@ -24,7 +24,10 @@ out=$(scripts/demo-redis --write 150 2>&1); st=$?
 ktap_result $? "demo_redis_bad_percentage_one_line_error" "status $st: $out"
 
 start=$SECONDS
-json=$(scripts/demo-redis --mem 512M --keys 60000 --write 5 --rate 1000000 \
+# 150000 keys make a save of ~3 s; 2 % of them (3000 writes, ~0.5 s) land
+# inside it with room to spare even on a loaded host (60000 keys, ~1.5 s,
+# once let the save finish first).
+json=$(scripts/demo-redis --mem 512M --keys 150000 --write 2 --rate 1000000 \
 	--scenarios 2 --json 2>/dev/null); st=$?
 ktap_info "scenario took $((SECONDS - start)) s; JSON: $json"
 [[ $st == 0 ]]
@@ -42,10 +45,13 @@ check bgsave_completed_with_one_fork \
 check writes_all_landed_during_the_save \
 	's["writes"] == 3000 and s["writes_during_save"]'
 check dump_equals_fork_time_data_set 's["snapshot_exact"]'
-# A 64-byte value overwrite dirties one page; 3000 keys spread over ~9 MB
-# of values, so the parent must copy hundreds of pages.
+# An overwrite dirties the page holding the value and often the one holding
+# its key/dict entry; 3000 random keys of 150000 (~22 MB of data) rarely
+# share pages, so the parent copies thousands of pages but at most about
+# two per write plus a few hundred for serverCron and buffers (measured:
+# 5358). Fewer than 200 would mean writes were not counted.
 check parent_copied_hundreds_of_pages \
-	'200 <= s["cowstat"]["parent"]["cow_copies"] <= 5000'
+	'200 <= s["cowstat"]["parent"]["cow_copies"] <= 2 * 3000 + 1000'
 check redis_cow_size_within_10pct_of_cowstat \
 	'0.9 <= s["redis"]["rdb_last_cow_size"] / (4096 * s["child_private_pages"]) <= 1.1'
 
