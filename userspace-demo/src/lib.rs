@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod ktap;
 pub mod procfs;
 pub mod report;
 pub mod units;

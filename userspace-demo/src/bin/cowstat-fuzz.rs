@@ -14,28 +14,11 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 
+use cow_demo::ktap::Ktap;
 use cow_demo::workload::Rng;
 
 const DIR: &str = "/proc/cowstat";
 const FILES: [&str; 4] = ["stats", "procs", "probes", "fork_latency"];
-
-struct Ktap {
-    n: u32,
-    failed: u32,
-}
-
-impl Ktap {
-    fn check(&mut self, ok: bool, name: &str, diag: String) {
-        self.n += 1;
-        if !diag.is_empty() {
-            println!("# {diag}");
-        }
-        if !ok {
-            self.failed += 1;
-        }
-        println!("{}ok {} - {name}", if ok { "" } else { "not " }, self.n);
-    }
-}
 
 fn forks() -> u64 {
     std::fs::read_to_string(format!("{DIR}/stats"))
@@ -47,18 +30,32 @@ fn forks() -> u64 {
         .unwrap_or(u64::MAX)
 }
 
-/// Writes `data` at `offset` in one write(); returns the errno, 0 on success.
-fn write_errno(data: &[u8], offset: Option<u64>) -> i32 {
-    let f = match OpenOptions::new().write(true).open(format!("{DIR}/stats")) {
+/// Where a test write lands in `stats`.
+#[derive(Clone, Copy)]
+enum At {
+    /// A plain write() on a fresh open (offset 0).
+    Start,
+    /// pwrite() at this offset.
+    Pwrite(u64),
+    /// lseek() to this offset, then write().
+    AfterSeek(u64),
+}
+
+/// Writes `data` to `stats` in one call; returns the errno, 0 if the whole
+/// buffer was accepted (-2 if only part of it was: cowstat never does that).
+fn write_errno(data: &[u8], at: At) -> i32 {
+    let mut f = match OpenOptions::new().write(true).open(format!("{DIR}/stats")) {
         Ok(f) => f,
         Err(e) => return e.raw_os_error().unwrap_or(-1),
     };
-    let r = match offset {
-        Some(off) => f.write_at(data, off),
-        None => (&f).write(data),
+    let r = match at {
+        At::Start => f.write(data),
+        At::Pwrite(off) => f.write_at(data, off),
+        At::AfterSeek(off) => f.seek(SeekFrom::Start(off)).and_then(|_| f.write(data)),
     };
     match r {
-        Ok(_) => 0,
+        Ok(n) if n == data.len() => 0,
+        Ok(_) => -2,
         Err(e) => e.raw_os_error().unwrap_or(-1),
     }
 }
@@ -70,21 +67,6 @@ fn random_bad_input(rng: &mut Rng) -> Vec<u8> {
         if v != b"0" && v != b"0\n" {
             return v;
         }
-    }
-}
-
-/// Seeks to `offset`, then writes `data` in one write(); the errno or 0.
-fn seek_write_errno(data: &[u8], offset: u64) -> i32 {
-    let mut f = match OpenOptions::new().write(true).open(format!("{DIR}/stats")) {
-        Ok(f) => f,
-        Err(e) => return e.raw_os_error().unwrap_or(-1),
-    };
-    if let Err(e) = f.seek(SeekFrom::Start(offset)) {
-        return e.raw_os_error().unwrap_or(-1);
-    }
-    match f.write(data) {
-        Ok(_) => 0,
-        Err(e) => e.raw_os_error().unwrap_or(-1),
     }
 }
 
@@ -107,60 +89,70 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(2000);
-    println!("TAP version 13");
-    println!("1..9");
-    let mut t = Ktap { n: 0, failed: 0 };
+    let mut t = Ktap::start(9);
     let mut rng = Rng::new(0xC0_57A7);
     let before = forks();
 
     let mut wrong = Vec::new();
     for _ in 0..iterations {
         let input = random_bad_input(&mut rng);
-        let e = write_errno(&input, None);
+        let e = write_errno(&input, At::Start);
         if e != libc::EINVAL && wrong.len() < 3 {
             wrong.push(format!("{input:?} -> errno {e}"));
         }
     }
-    t.check(
+    t.result(
         wrong.is_empty(),
         "random_writes_einval",
-        format!("{iterations} random inputs (seed fixed); unexpected: {wrong:?}"),
+        &[format!(
+            "{iterations} random inputs (seed fixed); unexpected: {wrong:?}"
+        )],
     );
 
     let huge = vec![b'0'; 1 << 20];
-    let e = write_errno(&huge, None);
-    t.check(
+    let e = write_errno(&huge, At::Start);
+    t.result(
         e == libc::EINVAL,
         "huge_write_einval",
-        format!("1 MiB write -> errno {e}"),
+        &[format!("1 MiB write -> errno {e}")],
     );
 
     // seq_file files cannot be pwrite()n at all (the VFS says ESPIPE);
     // a write after lseek reaches cowstat, which refuses a non-zero offset.
     let mut offs = Vec::new();
     for off in [1u64, 2, 4096, u32::MAX as u64] {
-        offs.push(("pwrite", off, write_errno(b"0", Some(off)), libc::ESPIPE));
-        offs.push(("lseek+write", off, seek_write_errno(b"0", off), libc::EINVAL));
+        offs.push((
+            "pwrite",
+            off,
+            write_errno(b"0", At::Pwrite(off)),
+            libc::ESPIPE,
+        ));
+        offs.push((
+            "lseek+write",
+            off,
+            write_errno(b"0", At::AfterSeek(off)),
+            libc::EINVAL,
+        ));
     }
-    t.check(
+    t.result(
         offs.iter().all(|&(_, _, e, want)| e == want),
         "writes_at_offsets_rejected",
-        format!("(how, offset, errno, expected): {offs:?}"),
+        &[format!("(how, offset, errno, expected): {offs:?}")],
     );
 
     // A "0" split over two writes is two commands: "0" (valid) would reset,
     // so split a bad one instead: "1" then "\n" must both fail.
-    let split = [write_errno(b"1", None), write_errno(b"\n", None)];
-    t.check(
+    let split = [write_errno(b"1", At::Start), write_errno(b"\n", At::Start)];
+    t.result(
         split == [libc::EINVAL; 2],
         "partial_writes_einval",
-        format!("errnos {split:?}"),
+        &[format!("errnos {split:?}")],
     );
 
-    t.check(
+    t.result(
         forks() == before,
         "bad_input_changes_nothing",
-        format!("forks before {before}, after {}", forks()),
+        &[format!("forks before {before}, after {}", forks())],
     );
 
     // Root may open them for writing (CAP_DAC_OVERRIDE), but the files
@@ -168,12 +160,20 @@ fn main() {
     let mut ro = Vec::new();
     for f in &FILES[1..] {
         let e = match OpenOptions::new().write(true).open(format!("{DIR}/{f}")) {
-            Ok(mut fh) => fh.write(b"0").err().and_then(|e| e.raw_os_error()).unwrap_or(0),
+            Ok(mut fh) => fh
+                .write(b"0")
+                .err()
+                .and_then(|e| e.raw_os_error())
+                .unwrap_or(0),
             Err(e) => e.raw_os_error().unwrap_or(-1),
         };
         ro.push((f, e));
     }
-    t.check(ro.iter().all(|&(_, e)| e == libc::EIO), "read_only_files_refuse_writes", format!("(file, errno): {ro:?}"));
+    t.result(
+        ro.iter().all(|&(_, e)| e == libc::EIO),
+        "read_only_files_refuse_writes",
+        &[format!("(file, errno): {ro:?}")],
+    );
 
     let mut diffs = Vec::new();
     for f in FILES {
@@ -193,10 +193,10 @@ fn main() {
             }
         }
     }
-    t.check(
+    t.result(
         diffs.is_empty(),
         "tiny_reads_reassemble",
-        format!("mismatches: {diffs:?}"),
+        &[format!("mismatches: {diffs:?}")],
     );
 
     let mut seek_bad = Vec::new();
@@ -232,10 +232,10 @@ fn main() {
             }
         }
     }
-    t.check(
+    t.result(
         seek_bad.is_empty(),
         "lseek_then_read",
-        format!("problems: {seek_bad:?}"),
+        &[format!("problems: {seek_bad:?}")],
     );
 
     let mut pread_bad = Vec::new();
@@ -247,12 +247,11 @@ fn main() {
             }
         }
     }
-    t.check(
+    t.result(
         pread_bad.is_empty(),
         "pread_at_odd_offset",
-        format!("failed: {pread_bad:?}"),
+        &[format!("failed: {pread_bad:?}")],
     );
 
-    println!("# totals: {} passed, {} failed", t.n - t.failed, t.failed);
-    std::process::exit(if t.failed == 0 { 0 } else { 1 });
+    std::process::exit(if t.finish() { 0 } else { 1 });
 }

@@ -6,10 +6,10 @@
 //! Exit status 0 if every case passed, 1 otherwise.
 
 mod fork_cases;
-mod ktap;
 mod own_cases;
 
 use cow_demo::error::Result;
+use cow_demo::ktap::Ktap;
 
 /// `(label, expected, observed)` comparisons of one case.
 pub type Checks = Vec<(&'static str, u64, u64)>;
@@ -38,7 +38,7 @@ fn main() {
         .chain(own_cases::after_forks())
         .filter(|(name, _)| name.contains(&filter))
         .collect();
-    let mut t = ktap::Ktap::start(cases.len() as u32);
+    let mut t = Ktap::start(cases.len() as u32);
     for (name, run) in cases {
         match run() {
             Ok(checks) => t.expect_all(&name, &checks),

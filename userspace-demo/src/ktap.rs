@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-//! KTAP output: `ok N - name` / `not ok N - name`, diagnostics as `# ...`.
+//! KTAP output for the in-VM test tools (cowstat-selftest, cowstat-fuzz):
+//! `ok N - name` / `not ok N - name`, diagnostics as `# ...`.
 
 /// Numbers results and counts failures.
 pub struct Ktap {
