@@ -36,8 +36,12 @@ impl Snap {
         }
     }
 
-    /// Writes every page of the buffer so the window sees no fault on it.
+    /// Writes every page of the buffer, and `self` (`read` stores `len`
+    /// after the snapshot; the struct may sit on a stack page not yet
+    /// written since the fork), so the window sees no fault on either.
     fn prefault(&mut self) {
+        // SAFETY: `len` is a valid, aligned field of `self`.
+        unsafe { std::ptr::write_volatile(&mut self.len, 0) };
         for i in (0..self.buf.len()).step_by(512) {
             // SAFETY: i < len; volatile so the store really happens.
             unsafe { std::ptr::write_volatile(self.buf.as_mut_ptr().add(i), 0) };
@@ -258,6 +262,27 @@ fn vmstat_value(text: &str, name: &str) -> Result<u64> {
         .ok_or_else(|| parse_err("/proc/vmstat", format!("no '{name}' line")))
 }
 
+/// Tries this many times before calling the system too busy to compare.
+const QUIET_TRIES: u32 = 100;
+
+/// Reads `vm_a`, `stats`, `vm_b` until `pgreuse` is equal in both vmstat
+/// reads, so `stats` was taken at an instant whose `pgreuse` is known
+/// exactly. Returns the number of tries.
+fn quiet_bracket(vm_a: &mut Snap, stats: &mut Snap, vm_b: &mut Snap) -> Result<u32> {
+    for tries in 1..=QUIET_TRIES {
+        vm_a.read()?;
+        stats.read()?;
+        vm_b.read()?;
+        if vmstat_value(vm_a.text(), "pgreuse")? == vmstat_value(vm_b.text(), "pgreuse")? {
+            return Ok(tries);
+        }
+    }
+    Err(parse_err(
+        "/proc/vmstat",
+        format!("pgreuse changed in each of {QUIET_TRIES} reads around stats (busy system?)"),
+    ))
+}
+
 fn reuse_vs_pgreuse(k: u64) -> Result<Checks> {
     let cs = Cowstat::locate();
     cs.require()?;
@@ -268,7 +293,8 @@ fn reuse_vs_pgreuse(k: u64) -> Result<Checks> {
     let pages: Vec<u64> = (0..k).collect();
     let [mut procs0, mut procs1] = [0, 1].map(|_| Snap::new(cs.path("procs")));
     let [mut stats0, mut stats1] = [0, 1].map(|_| Snap::new(cs.path("stats")));
-    let [mut vm0, mut vm1] = [0, 1].map(|_| Snap::new(PathBuf::from("/proc/vmstat")));
+    let [mut vm0, mut vm0b, mut vm1, mut vm1b] =
+        [0, 1, 2, 3].map(|_| Snap::new(PathBuf::from("/proc/vmstat")));
     match fork()?.0 {
         Forked::Child => exit_child(0),
         Forked::Parent(pid) => {
@@ -281,20 +307,23 @@ fn reuse_vs_pgreuse(k: u64) -> Result<Checks> {
         &mut stats0,
         &mut stats1,
         &mut vm0,
+        &mut vm0b,
         &mut vm1,
+        &mut vm1b,
     ] {
         s.prefault();
     }
     workload::prefault_stack();
-    // vmstat and stats are read back to back, so both windows see the
-    // same events, ours and anyone else's.
-    vm0.read()?;
-    stats0.read()?;
+    // cowstat's window and pgreuse's must be the same instant-to-instant,
+    // but two files cannot be read at once: each stats read is bracketed by
+    // two vmstat reads and retried until no reuse happened in the bracket
+    // (anyone's, including a first write of ours), see `quiet_bracket`.
+    let tries0 = quiet_bracket(&mut vm0, &mut stats0, &mut vm0b)?;
     procs0.read()?;
     heap.write_pages(&pages, 3);
     procs1.read()?;
-    stats1.read()?;
-    vm1.read()?;
+    let tries1 = quiet_bracket(&mut vm1, &mut stats1, &mut vm1b)?;
+    println!("# quiet vmstat brackets took {tries0} + {tries1} tries");
     let d = row(&procs1, my_pid())?.delta(&row(&procs0, my_pid())?);
     let pgreuse = vmstat_value(vm1.text(), "pgreuse")? - vmstat_value(vm0.text(), "pgreuse")?;
     let global = |s: &Snap| -> Result<u64> {
