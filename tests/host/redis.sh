@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Real Redis in the test VM (one boot, ~15 s): BGSAVE of 60000 keys while a
-# client overwrites 5 % of them. Checks that the save completes, that the
+# Real Redis in the test VM (one boot, ~20 s): BGSAVE of 150000 keys while a
+# client overwrites 2 % of them. Checks that the save completes, that the
 # dump is the fork-time data set, and that Redis's rdb_last_cow_size agrees
 # with cowstat's copies within 10 %, and that the kernel's delay accounting
 # (taskstats wpcopy_count) of the BGSAVE child equals cowstat's child
