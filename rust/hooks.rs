@@ -43,7 +43,8 @@ static DUP_MMAP: Probe = Probe::kretprobe::<DupMmap>(c_str!("dup_mmap"), FORK_MA
 
 /// Counts `event` for the process running the probed function.
 fn record(event: Event) {
-    TABLE.record(task::current_tgid(), &task::current_comm(), event);
+    let me = task::Current::get();
+    TABLE.record(me.tgid, &me.comm, event);
 }
 
 /// Read-only view of the `struct vm_fault` a fault handler was called with.

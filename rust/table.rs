@@ -91,7 +91,7 @@ impl Counts {
 struct Slot {
     /// 0 = free, otherwise the owner's tgid (never changes until reset).
     tgid: AtomicI32,
-    /// Latest command name, as two little-endian words so readers never race.
+    /// Latest command name, as two native-endian words so readers never race.
     comm: [AtomicU64; 2],
     counters: [Counter; EVENTS],
 }
@@ -150,19 +150,17 @@ impl ProcessTable {
         }
     }
 
-    /// Counts `event` for process `tgid`, whose command name is now `comm`.
-    /// Lock-free; safe in probe context.
+    /// Counts `event` for process `tgid`, whose command name is now `comm`
+    /// (16 bytes as two native-endian words). Lock-free; safe in probe
+    /// context.
     #[inline]
-    pub(crate) fn record(&self, tgid: i32, comm: &[u8; COMM_LEN], event: Event) {
+    pub(crate) fn record(&self, tgid: i32, comm: &[u64; 2], event: Event) {
         let slot = self.slot_for(tgid);
         slot.counters[event as usize].inc();
         // Keep the latest name: a forked child faults first under its
         // parent's name and only then execs. Store only on change.
         if !core::ptr::eq(slot, &self.other) {
-            for (i, word) in slot.comm.iter().enumerate() {
-                let mut bytes = [0u8; 8];
-                bytes.copy_from_slice(&comm[i * 8..i * 8 + 8]);
-                let new = u64::from_le_bytes(bytes);
+            for (word, &new) in slot.comm.iter().zip(comm) {
                 if word.load(Ordering::Relaxed) != new {
                     word.store(new, Ordering::Relaxed);
                 }
@@ -210,7 +208,7 @@ impl ProcessTable {
             }
             let mut comm = [0u8; COMM_LEN];
             for (i, word) in slot.comm.iter().enumerate() {
-                comm[i * 8..i * 8 + 8].copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+                comm[i * 8..i * 8 + 8].copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes());
             }
             f(&Row {
                 tgid: (!is_other).then_some(tgid),

@@ -18,9 +18,13 @@ exec 3>"$out"
 
 log() { echo "bench: $*"; }
 note() { echo "# $*" >&3; }
+# The "bare" build (entry probes return at once; scripts/bench adds it when
+# it can build it) is loaded as `bare`; `load` always means the real module.
+BARE_KO=/lib/cowstat/cowstat-bare.ko
 loaded() { [ -e /proc/cowstat/stats ]; }
-load() { loaded || insmod "$KO"; }
-unload() { ! loaded || rmmod cowstat; }
+unload() { ! loaded || rmmod cowstat; state=none; }
+load() { [ "${state:-}" = full ] && loaded || { unload; insmod "$KO"; state=full; }; }
+bare() { unload; insmod "$BARE_KO"; state=bare; }
 reset() { echo 0 >/proc/cowstat/stats; }
 run() { log "$*"; "$B" "$@" >&3; }
 
@@ -67,13 +71,20 @@ fi
 while read -r line; do note "probes: $line"; done </proc/cowstat/probes
 start=$(date +%s)
 
-# 1+2. Probe overhead and COW cost breakdown, loaded vs unloaded, ABBA order.
+# 1+2. Probe overhead and COW cost breakdown, loaded vs unloaded (and the
+# bare build, if present) in ABBA / ABCCBA order. Bare runs are tagged
+# bareN so that roundN holds exactly the loaded/unloaded pair.
+if [ -e "$BARE_KO" ]; then states="load unload bare"; else states="load unload"; fi
+note "overhead states: $states"
 r=1
 while [ $r -le $ROUNDS ]; do
-	if [ $((r % 2)) = 1 ]; then order="load unload"; else order="unload load"; fi
-	for state in $order; do
-		$state
-		run --tag round$r overhead --heap $OV_HEAP --pages $OV_PAGES \
+	order=$states
+	[ $((r % 2)) = 0 ] && order=$(echo "$states" | awk '{for (i = NF; i > 0; i--) printf "%s ", $i}')
+	for s in $order; do
+		$s
+		tag=round$r
+		[ $s = bare ] && tag=bare$r
+		run --tag $tag overhead --heap $OV_HEAP --pages $OV_PAGES \
 			--touch $OV_TOUCH --repeats $OV_REP
 	done
 	r=$((r + 1))
@@ -122,8 +133,8 @@ reset
 # 5. Scale: N processes taking COW faults at once, loaded and unloaded.
 r=1
 while [ $r -le $SCALE_ROUNDS ]; do
-	for state in load unload; do
-		$state
+	for s in load unload; do
+		$s
 		for n in $SCALE_N; do
 			loaded && reset
 			run --tag scale$r scale --procs $n --total-pages $SCALE_PAGES --repeats $SCALE_REP

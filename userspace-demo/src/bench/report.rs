@@ -94,6 +94,65 @@ pub fn overhead_ratio(recs: &[Record], metric: &str) -> Option<Ratio> {
     })
 }
 
+/// The overhead of `metric` split by the bare build (entry probes that
+/// return at once): per round N, bare (tag `bareN`) over unloaded (`roundN`)
+/// is the kprobe mechanism's share, loaded over bare the handlers' share.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MechanismSplit {
+    /// Metric name.
+    pub metric: String,
+    /// Medians of all unloaded, bare and loaded samples.
+    pub unloaded_median: f64,
+    pub bare_median: f64,
+    pub loaded_median: f64,
+    /// Per-round bare / unloaded.
+    pub mechanism: Spread,
+    /// Per-round loaded / bare.
+    pub handlers: Spread,
+}
+
+/// See [`MechanismSplit`]; `None` without bare runs.
+pub fn mechanism_split(recs: &[Record], metric: &str) -> Option<MechanismSplit> {
+    let pick = |tag: &str, module: &str| -> Vec<f64> {
+        samples(recs.iter().filter(|r| {
+            r.bench == "overhead"
+                && r.place == "guest"
+                && r.metric == metric
+                && r.tag == tag
+                && r.module == module
+        }))
+    };
+    let (mut mech, mut hand) = (vec![], vec![]);
+    let (mut all_u, mut all_b, mut all_l) = (vec![], vec![], vec![]);
+    for n in 1..1000 {
+        let (b, u, l) = (
+            pick(&format!("bare{n}"), "loaded"),
+            pick(&format!("round{n}"), "unloaded"),
+            pick(&format!("round{n}"), "loaded"),
+        );
+        if b.is_empty() || u.is_empty() || l.is_empty() {
+            break;
+        }
+        let med = |v: &[f64]| Spread::of(v).median;
+        mech.push(med(&b) / med(&u));
+        hand.push(med(&l) / med(&b));
+        all_u.extend(u);
+        all_b.extend(b);
+        all_l.extend(l);
+    }
+    if mech.is_empty() {
+        return None;
+    }
+    Some(MechanismSplit {
+        metric: metric.into(),
+        unloaded_median: Spread::of(&all_u).median,
+        bare_median: Spread::of(&all_b).median,
+        loaded_median: Spread::of(&all_l).median,
+        mechanism: Spread::of(&mech),
+        handlers: Spread::of(&hand),
+    })
+}
+
 /// Pairwise ratios smaps/procs of one `know` measurement (same repeat index).
 fn know_ratio(smaps: &Record, procs: &Record) -> Spread {
     let v: Vec<f64> = smaps
@@ -175,8 +234,10 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
     let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|");
     for (m, label) in [
         ("cow_fault", "COW write fault, per page"),
+        ("cow_fault_p10", "COW write fault, p10 of chunks"),
         ("fork", "fork() of the touched heap"),
         ("first_touch", "first-touch fault (idle cost)"),
+        ("first_touch_p10", "first-touch fault, p10 of chunks"),
         ("rewrite", "rewrite, no fault"),
     ] {
         if let Some(r) = overhead_ratio(&recs, m) {
@@ -202,6 +263,39 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
             md,
             "\nPer COW event the module adds {d:.0} ns (median loaded − median unloaded)."
         );
+    }
+    let splits: Vec<MechanismSplit> = ["cow_fault", "cow_fault_p10", "first_touch_p10"]
+        .iter()
+        .filter_map(|m| mechanism_split(&recs, m))
+        .collect();
+    if !splits.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nWhere it goes: the bare build's entry probes return at once, so \
+             bare / unloaded is the kprobe-on-ftrace mechanism and loaded / bare \
+             our handlers (per-round ratios, min / median / max):\n"
+        );
+        let _ = writeln!(
+            md,
+            "| metric | unloaded | bare | loaded | bare / unloaded | loaded / bare |"
+        );
+        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|");
+        for x in &splits {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {:.3} ({:.3}–{:.3}) | {:.3} ({:.3}–{:.3}) |",
+                x.metric,
+                us(x.unloaded_median),
+                us(x.bare_median),
+                us(x.loaded_median),
+                x.mechanism.median,
+                x.mechanism.min,
+                x.mechanism.max,
+                x.handlers.median,
+                x.handlers.min,
+                x.handlers.max
+            );
+        }
     }
     // Full table vs empty table, loaded, in pairs run back to back
     // (tags table_fullN / table_emptyN); without pairs, vs unloaded.
@@ -581,6 +675,7 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
 
     let summary = json!({
         "probe_overhead": ratios,
+        "probe_overhead_split": splits,
         "table_full_cow_fault": full_ratio,
         "breakdown_ns_per_page": breakdown,
         "fork_agreement": {"max_gap_ns": gap_max, "max_gap_fraction": gap_rel_max,

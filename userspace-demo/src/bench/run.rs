@@ -15,7 +15,7 @@ use cow_demo::workload::{
     send, wait_child, Forked, Heap,
 };
 
-use super::mem::{check_fits, first_touch_ns, recv_u64, send_u64, SplitRegion};
+use super::mem::{check_fits, first_touch_ns, recv_u64, send_u64, PageTimes, SplitRegion};
 use super::record::{params, Context};
 
 fn ns(t: Instant) -> u64 {
@@ -45,46 +45,42 @@ pub fn overhead(
     prefault_stack();
     let k = pages.unwrap_or(heap.pages()).clamp(1, heap.pages());
     let cs = Cowstat::locate();
-    let (mut fork_ns, mut cow, mut rewrite, mut copies) = (vec![], vec![], vec![], vec![]);
+    let (mut fork_ns, mut cow, mut cow_p10, mut rewrite, mut copies) =
+        (vec![], vec![], vec![], vec![], vec![]);
     for _ in 0..repeats {
         let (mut rx, mut tx) = pipe()?;
         match fork()? {
             (Forked::Child, _) => {
                 drop(rx);
-                let t = Instant::now();
-                for i in 0..k {
-                    heap.write_page(i, 2);
-                }
-                let c = ns(t);
-                let t = Instant::now();
-                for i in 0..k {
-                    heap.write_page(i, 3);
-                }
-                let r = ns(t);
-                let ok = send_u64(&mut tx, c)
-                    .and_then(|_| send_u64(&mut tx, r))
-                    .is_ok();
+                let c = PageTimes::measure(k, |i| heap.write_page(i, 2));
+                let r = PageTimes::measure(k, |i| heap.write_page(i, 3));
+                let ok = [c.mean_ns, c.p10_ns, r.mean_ns]
+                    .iter()
+                    .all(|v| send_u64(&mut tx, v.to_bits()).is_ok());
                 exit_child(if ok { 0 } else { 1 });
             }
             (Forked::Parent(pid), f) => {
                 drop(tx);
-                let c = recv_u64(&mut rx)?;
-                let r = recv_u64(&mut rx)?;
+                let mut next = || recv_u64(&mut rx).map(f64::from_bits);
+                let (c, c10, r) = (next()?, next()?, next()?);
                 wait_child(pid)?;
                 fork_ns.push(f as f64);
-                cow.push(c as f64 / k as f64);
-                rewrite.push(r as f64 / k as f64);
+                cow.push(c);
+                cow_p10.push(c10);
+                rewrite.push(r);
                 if cs.is_loaded() {
                     copies.push(cs.row(pid)?.cow_copies as f64);
                 }
             }
         }
     }
-    let mut touch_ns = vec![];
+    let (mut touch_ns, mut touch_p10) = (vec![], vec![]);
     let mut memcpy_ns = vec![];
     let touch_pages = touch.div_ceil(page_size()).max(1);
     for _ in 0..repeats {
-        touch_ns.push(first_touch_ns(touch_pages)?);
+        let t = first_touch_ns(touch_pages)?;
+        touch_ns.push(t.mean_ns);
+        touch_p10.push(t.p10_ns);
         memcpy_ns.push(memcpy_page_ns(heap.as_slice(), page_size()));
     }
     let p = params([
@@ -95,8 +91,10 @@ pub fn overhead(
     ]);
     ctx.emit("overhead", "fork", "ns", &p, fork_ns);
     ctx.emit("overhead", "cow_fault", "ns/page", &p, cow);
+    ctx.emit("overhead", "cow_fault_p10", "ns/page", &p, cow_p10);
     ctx.emit("overhead", "rewrite", "ns/page", &p, rewrite);
     ctx.emit("overhead", "first_touch", "ns/page", &p, touch_ns);
+    ctx.emit("overhead", "first_touch_p10", "ns/page", &p, touch_p10);
     ctx.emit("overhead", "memcpy_4k", "ns/page", &p, memcpy_ns);
     if !copies.is_empty() {
         ctx.emit("overhead", "child_cow_copies", "pages", &p, copies);
