@@ -296,6 +296,7 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
                 x.handlers.max
             );
         }
+        let _ = writeln!(md);
     }
     // Full table vs empty table, loaded, in pairs run back to back
     // (tags table_fullN / table_emptyN); without pairs, vs unloaded.
