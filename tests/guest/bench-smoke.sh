@@ -47,7 +47,7 @@ ktap_expect_eq "records_of_every_benchmark" "3 3 3 2 2 3 3 2 2" "$got"
 # pages (the timing buffer is allocated after the fork).
 c=$(first child_cow_copies)
 [ -n "$c" ] && [ "$c" -ge 23 ] && [ "$c" -le 31 ]
-ktap_result $? "overhead_child_copies_23" "expected 23..31 (23 + stack pages), observed $c"
+ktap_result $? "overhead_child_copies_23" "expected 23..31 (23 + stack and allocator pages), observed $c"
 
 # fill: each of its 5 children copied a page, so each left a row.
 rows=$(param fork_write_exit rows_after)
