@@ -18,13 +18,22 @@ exec 3>"$out"
 
 log() { echo "bench: $*"; }
 note() { echo "# $*" >&3; }
-# The "bare" build (entry probes return at once; scripts/bench adds it when
-# it can build it) is loaded as `bare`; `load` always means the real module.
+# Variants that scripts/bench adds: the "bare" cowstat build (its entry
+# probes return at once), loaded as `bare`, and a separate module with an
+# empty raw ftrace callback on the same two functions, loaded as `ftrace`.
+# `load` always means the real module.
 BARE_KO=/lib/cowstat/cowstat-bare.ko
+FTRACE_KO=/lib/cowstat/cowstat-ftrace-bare.ko
 loaded() { [ -e /proc/cowstat/stats ]; }
-unload() { ! loaded || rmmod cowstat; state=none; }
+ftrace_loaded() { grep -q '^cowstat_ftrace_bare ' /proc/modules; }
+unload() {
+	! loaded || rmmod cowstat
+	! ftrace_loaded || rmmod cowstat_ftrace_bare
+	state=none
+}
 load() { [ "${state:-}" = full ] && loaded || { unload; insmod "$KO"; state=full; }; }
 bare() { unload; insmod "$BARE_KO"; state=bare; }
+ftrace() { unload; insmod "$FTRACE_KO"; state=ftrace; }
 reset() { echo 0 >/proc/cowstat/stats; }
 run() { log "$*"; "$B" "$@" >&3; }
 
@@ -72,9 +81,11 @@ while read -r line; do note "probes: $line"; done </proc/cowstat/probes
 start=$(date +%s)
 
 # 1+2. Probe overhead and COW cost breakdown, loaded vs unloaded (and the
-# bare build, if present) in ABBA / ABCCBA order. Bare runs are tagged
-# bareN so that roundN holds exactly the loaded/unloaded pair.
-if [ -e "$BARE_KO" ]; then states="load unload bare"; else states="load unload"; fi
+# variants, if present), in ABBA / ABCDDCBA order. Variant runs are tagged
+# bareN / ftraceN so that roundN holds exactly the loaded/unloaded pair.
+states="load unload"
+[ -e "$BARE_KO" ] && states="$states bare"
+[ -e "$FTRACE_KO" ] && states="$states ftrace"
 note "overhead states: $states"
 r=1
 while [ $r -le $ROUNDS ]; do
@@ -82,8 +93,7 @@ while [ $r -le $ROUNDS ]; do
 	[ $((r % 2)) = 0 ] && order=$(echo "$states" | awk '{for (i = NF; i > 0; i--) printf "%s ", $i}')
 	for s in $order; do
 		$s
-		tag=round$r
-		[ $s = bare ] && tag=bare$r
+		case $s in bare | ftrace) tag=$s$r ;; *) tag=round$r ;; esac
 		run --tag $tag overhead --heap $OV_HEAP --pages $OV_PAGES \
 			--touch $OV_TOUCH --repeats $OV_REP
 	done

@@ -97,6 +97,9 @@ pub fn overhead_ratio(recs: &[Record], metric: &str) -> Option<Ratio> {
 /// The overhead of `metric` split by the bare build (entry probes that
 /// return at once): per round N, bare (tag `bareN`) over unloaded (`roundN`)
 /// is the kprobe mechanism's share, loaded over bare the handlers' share.
+/// If the run has them, `ftraceN` rounds (an empty raw ftrace callback on
+/// the same functions, no cowstat loaded) over unloaded give the cost of
+/// the cheaper mechanism cowstat does not use.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MechanismSplit {
     /// Metric name.
@@ -109,6 +112,9 @@ pub struct MechanismSplit {
     pub mechanism: Spread,
     /// Per-round loaded / bare.
     pub handlers: Spread,
+    /// Median of the raw-ftrace samples, and per-round raw ftrace / unloaded.
+    pub ftrace_median: Option<f64>,
+    pub ftrace_mechanism: Option<Spread>,
 }
 
 /// See [`MechanismSplit`]; `None` without bare runs.
@@ -122,8 +128,8 @@ pub fn mechanism_split(recs: &[Record], metric: &str) -> Option<MechanismSplit> 
                 && r.module == module
         }))
     };
-    let (mut mech, mut hand) = (vec![], vec![]);
-    let (mut all_u, mut all_b, mut all_l) = (vec![], vec![], vec![]);
+    let (mut mech, mut hand, mut raw) = (vec![], vec![], vec![]);
+    let (mut all_u, mut all_b, mut all_l, mut all_f) = (vec![], vec![], vec![], vec![]);
     for n in 1..1000 {
         let (b, u, l) = (
             pick(&format!("bare{n}"), "loaded"),
@@ -136,6 +142,11 @@ pub fn mechanism_split(recs: &[Record], metric: &str) -> Option<MechanismSplit> 
         let med = |v: &[f64]| Spread::of(v).median;
         mech.push(med(&b) / med(&u));
         hand.push(med(&l) / med(&b));
+        let f = pick(&format!("ftrace{n}"), "unloaded");
+        if !f.is_empty() {
+            raw.push(med(&f) / med(&u));
+            all_f.extend(f);
+        }
         all_u.extend(u);
         all_b.extend(b);
         all_l.extend(l);
@@ -150,6 +161,8 @@ pub fn mechanism_split(recs: &[Record], metric: &str) -> Option<MechanismSplit> 
         loaded_median: Spread::of(&all_l).median,
         mechanism: Spread::of(&mech),
         handlers: Spread::of(&hand),
+        ftrace_median: (!all_f.is_empty()).then(|| Spread::of(&all_f).median),
+        ftrace_mechanism: (!raw.is_empty()).then(|| Spread::of(&raw)),
     })
 }
 
@@ -273,27 +286,27 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
             md,
             "\nWhere it goes: the bare build's entry probes return at once, so \
              bare / unloaded is the kprobe-on-ftrace mechanism and loaded / bare \
-             our handlers (per-round ratios, min / median / max):\n"
+             our handlers; raw ftrace is an empty raw ftrace callback on the same \
+             two functions, the cheaper mechanism for comparison (per-round \
+             ratios, median (min–max)):\n"
         );
         let _ = writeln!(
             md,
-            "| metric | unloaded | bare | loaded | bare / unloaded | loaded / bare |"
+            "| metric | unloaded | bare | loaded | bare / unloaded | loaded / bare | raw ftrace / unloaded |"
         );
-        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|");
+        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|");
+        let spread = |s: &Spread| format!("{:.3} ({:.3}–{:.3})", s.median, s.min, s.max);
         for x in &splits {
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {:.3} ({:.3}–{:.3}) | {:.3} ({:.3}–{:.3}) |",
+                "| {} | {} | {} | {} | {} | {} | {} |",
                 x.metric,
                 us(x.unloaded_median),
                 us(x.bare_median),
                 us(x.loaded_median),
-                x.mechanism.median,
-                x.mechanism.min,
-                x.mechanism.max,
-                x.handlers.median,
-                x.handlers.min,
-                x.handlers.max
+                spread(&x.mechanism),
+                spread(&x.handlers),
+                x.ftrace_mechanism.as_ref().map_or("-".into(), spread),
             );
         }
         let _ = writeln!(md);
