@@ -2,8 +2,9 @@
 
 //! cowstat: exact copy-on-write and fork counters, globally and per process.
 //!
-//! Loading the module attaches kprobes to the 6.12 COW path (`do_wp_page`,
-//! `wp_page_copy`, `do_huge_pmd_wp_page`) and a kretprobe to `dup_mmap`, and
+//! Loading the module attaches ftrace callbacks to the 6.12 COW path
+//! (`do_wp_page`, `wp_page_copy`, `do_huge_pmd_wp_page`) and a kretprobe to
+//! `dup_mmap`, and
 //! creates `/proc/cowstat/` (format: docs/proc-interface.md):
 //!
 //! ```text

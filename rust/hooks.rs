@@ -34,9 +34,9 @@ pub(crate) static PROBES: [&Probe; 4] =
 /// How many leading entries of [`PROBES`] the module cannot work without.
 pub(crate) const ESSENTIAL: usize = 2;
 
-static DO_WP_PAGE: Probe = Probe::kprobe::<DoWpPage>(c_str!("do_wp_page"));
-static WP_PAGE_COPY: Probe = Probe::kprobe::<WpPageCopy>(c_str!("wp_page_copy"));
-static DO_HUGE_PMD_WP_PAGE: Probe = Probe::kprobe::<DoHugePmdWpPage>(c_str!("do_huge_pmd_wp_page"));
+static DO_WP_PAGE: Probe = Probe::ftrace::<DoWpPage>(c_str!("do_wp_page"));
+static WP_PAGE_COPY: Probe = Probe::ftrace::<WpPageCopy>(c_str!("wp_page_copy"));
+static DO_HUGE_PMD_WP_PAGE: Probe = Probe::ftrace::<DoHugePmdWpPage>(c_str!("do_huge_pmd_wp_page"));
 /// Concurrent forks beyond this many are counted in `missed`, not `forks`.
 const FORK_MAXACTIVE: i32 = 64;
 static DUP_MMAP: Probe = Probe::kretprobe::<DupMmap>(c_str!("dup_mmap"), FORK_MAXACTIVE);

@@ -1,13 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Safe kprobe and kretprobe registration around the raw C API.
+//! Safe function-entry hooks (raw ftrace callbacks) and kretprobes around
+//! the raw C APIs.
 //!
-//! A [`Probe`] is a `static` slot that owns the C `struct kretprobe` (a plain
-//! kprobe uses only its embedded `kp`). Statics never move, which the kprobe
-//! core requires, and stay readable by `/proc` handlers for the module's whole
-//! lifetime. [`Probe::register`] returns a [`Registration`] guard; dropping it
-//! unregisters, and the kprobe core waits for running handlers, so nothing in
-//! this module can run after the guard is gone.
+//! A [`Probe`] is a `static` slot that owns the C `struct ftrace_ops` (entry
+//! hooks) or `struct kretprobe` (entry+return). Statics never move, which
+//! both cores require, and stay readable by `/proc` handlers for the module's
+//! whole lifetime. [`Probe::register`] returns a [`Registration`] guard;
+//! dropping it unregisters, and the core waits until no CPU can run our
+//! handler any more, so nothing in this module can run after the guard is
+//! gone.
+//!
+//! Entry hooks use a raw `ftrace_ops` rather than a kprobe: on the COW path
+//! it costs less than half as much (no full register save, no kprobe lookup;
+//! docs/benchmarks.md, "Overhead").
 
 use crate::counter::Counter;
 use core::{
@@ -38,7 +44,8 @@ pub(crate) trait EntryHandler {
     /// The static slot this handler is attached through (for its hit count).
     fn probe() -> &'static Probe;
 
-    /// Runs in atomic context (preemption off): must not sleep or allocate.
+    /// Runs inside the hooked function's caller context, possibly with
+    /// preemption on and locks held: must not sleep, allocate or fault.
     fn entry(regs: &Regs<'_>);
 }
 
@@ -60,8 +67,8 @@ pub(crate) trait ReturnHandler {
 /// How a probe is attached.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
-    /// Entry only (`register_kprobe`).
-    Kprobe,
+    /// Entry only, a raw ftrace callback (`register_ftrace_function`).
+    Ftrace,
     /// Entry and return (`register_kretprobe`).
     Kretprobe,
 }
@@ -70,14 +77,19 @@ impl Kind {
     /// The name shown in `/proc/cowstat/probes`.
     pub(crate) fn name(self) -> &'static str {
         match self {
-            Kind::Kprobe => "kprobe",
+            Kind::Ftrace => "ftrace",
             Kind::Kretprobe => "kretprobe",
         }
     }
 }
 
-/// Signature of a kprobe pre-handler.
-type PreHandler = unsafe extern "C" fn(*mut bindings::kprobe, *mut bindings::pt_regs) -> c_int;
+/// Signature of an ftrace callback (`ftrace_func_t`).
+type FtraceFunc = unsafe extern "C" fn(
+    kernel::ffi::c_ulong,
+    kernel::ffi::c_ulong,
+    *mut bindings::ftrace_ops,
+    *mut bindings::ftrace_regs,
+);
 /// Signature of a kretprobe entry or return handler.
 type RetHandler =
     unsafe extern "C" fn(*mut bindings::kretprobe_instance, *mut bindings::pt_regs) -> c_int;
@@ -86,35 +98,37 @@ type RetHandler =
 ///
 /// # Invariants
 ///
-/// `rp` is written only while `active` is false and no [`Registration`] exists
-/// (during [`Probe::register`], which is called once at module init). While
-/// `active` is true the struct is registered with the kprobe core, which then
-/// owns its mutable fields.
+/// `ops` and `rp` are written only while `active` is false and no
+/// [`Registration`] exists (during [`Probe::register`], which is called once
+/// at module init). While `active` is true the one of them that `kind` names
+/// is registered with its core (ftrace or kprobes), which then owns its
+/// mutable fields; the other is never used.
 pub(crate) struct Probe {
     symbol: &'static CStr,
     kind: Kind,
-    pre: Option<PreHandler>,
+    func: Option<FtraceFunc>,
     ret_entry: Option<RetHandler>,
     ret: Option<RetHandler>,
     data_size: usize,
     maxactive: c_int,
+    ops: Opaque<bindings::ftrace_ops>,
     rp: Opaque<bindings::kretprobe>,
     active: AtomicBool,
     hits: Counter,
 }
 
-// SAFETY: The C struct inside is only mutated by `register` before it is
-// published to the kprobe core, and afterwards only by the kprobe core; every
-// other field is immutable or atomic. Sharing `&Probe` between CPUs is sound.
+// SAFETY: The C structs inside are only mutated by `register` before they
+// are published to their core, and afterwards only by that core; every other
+// field is immutable or atomic. Sharing `&Probe` between CPUs is sound.
 unsafe impl Sync for Probe {}
 
 impl Probe {
-    /// A slot for an entry probe on `symbol` that calls `H::entry`.
-    pub(crate) const fn kprobe<H: EntryHandler>(symbol: &'static CStr) -> Self {
+    /// A slot for an entry hook on `symbol` that calls `H::entry`.
+    pub(crate) const fn ftrace<H: EntryHandler>(symbol: &'static CStr) -> Self {
         Self::new(
             symbol,
-            Kind::Kprobe,
-            Some(pre_trampoline::<H>),
+            Kind::Ftrace,
+            Some(ftrace_trampoline::<H>),
             None,
             None,
             0,
@@ -142,7 +156,7 @@ impl Probe {
     const fn new(
         symbol: &'static CStr,
         kind: Kind,
-        pre: Option<PreHandler>,
+        func: Option<FtraceFunc>,
         ret_entry: Option<RetHandler>,
         ret: Option<RetHandler>,
         data_size: usize,
@@ -151,11 +165,12 @@ impl Probe {
         Self {
             symbol,
             kind,
-            pre,
+            func,
             ret_entry,
             ret,
             data_size,
             maxactive,
+            ops: Opaque::uninit(),
             rp: Opaque::uninit(),
             active: AtomicBool::new(false),
             hits: Counter::new(),
@@ -168,31 +183,61 @@ impl Probe {
         if self.active.load(Ordering::Acquire) {
             return Err(EBUSY);
         }
-        let mut rp = bindings::kretprobe::default();
-        rp.kp.symbol_name = self.symbol.as_char_ptr();
-        rp.kp.pre_handler = self.pre;
-        rp.entry_handler = self.ret_entry;
-        rp.handler = self.ret;
-        rp.data_size = self.data_size;
-        rp.maxactive = self.maxactive;
-        // SAFETY: No registration exists (checked above; module init is single
-        // threaded), so nothing else reads or writes `self.rp` right now.
-        unsafe { ptr::write(self.rp.get(), rp) };
-        let raw = self.rp.get();
-        let ret = match self.kind {
-            // SAFETY: `raw` points to an initialised kprobe in static storage,
-            // which outlives the registration.
-            Kind::Kprobe => unsafe { bindings::register_kprobe(ptr::addr_of_mut!((*raw).kp)) },
-            // SAFETY: As above, for the whole kretprobe.
-            Kind::Kretprobe => unsafe { bindings::register_kretprobe(raw) },
-        };
-        to_result(ret)?;
+        match self.kind {
+            Kind::Ftrace => self.register_ftrace()?,
+            Kind::Kretprobe => self.register_kretprobe()?,
+        }
         // INVARIANT: the struct is registered from here until `Registration::drop`.
         self.active.store(true, Ordering::Release);
         Ok(Registration {
             probe: self,
             _not_send: PhantomData,
         })
+    }
+
+    fn register_ftrace(&'static self) -> Result {
+        let ops = bindings::ftrace_ops {
+            func: self.func,
+            ..Default::default()
+        };
+        // SAFETY: No registration exists (checked by `register`; module init
+        // is single threaded), so nothing else reads or writes `self.ops`.
+        unsafe { ptr::write(self.ops.get(), ops) };
+        let raw = self.ops.get();
+        let name = self.symbol.as_bytes();
+        let mut buf = [0u8; 64];
+        buf.get_mut(..name.len())
+            .ok_or(EINVAL)?
+            .copy_from_slice(name);
+        // SAFETY: `raw` is an initialised, unregistered ftrace_ops in static
+        // storage; `buf` holds `name.len()` bytes; 1 = start a new filter.
+        let ret =
+            unsafe { bindings::ftrace_set_filter(raw, buf.as_mut_ptr(), name.len() as c_int, 1) };
+        // ftrace says EINVAL when no traceable function has this name.
+        to_result(ret).map_err(|e| if e == EINVAL { ENOENT } else { e })?;
+        // SAFETY: As above; `raw` outlives the registration (static).
+        let ret = unsafe { bindings::register_ftrace_function(raw) };
+        if let Err(e) = to_result(ret) {
+            // SAFETY: Not registered; frees the filter set above.
+            unsafe { bindings::ftrace_free_filter(raw) };
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn register_kretprobe(&'static self) -> Result {
+        let mut rp = bindings::kretprobe::default();
+        rp.kp.symbol_name = self.symbol.as_char_ptr();
+        rp.entry_handler = self.ret_entry;
+        rp.handler = self.ret;
+        rp.data_size = self.data_size;
+        rp.maxactive = self.maxactive;
+        // SAFETY: No registration exists (checked by `register`; module init
+        // is single threaded), so nothing else reads or writes `self.rp`.
+        unsafe { ptr::write(self.rp.get(), rp) };
+        // SAFETY: `self.rp` is an initialised kretprobe in static storage,
+        // which outlives the registration.
+        to_result(unsafe { bindings::register_kretprobe(self.rp.get()) })
     }
 
     /// The probed function's name.
@@ -216,9 +261,10 @@ impl Probe {
     }
 
     /// Hits the kprobe core could not deliver (recursion, or all kretprobe
-    /// instances in use), since the last registration.
+    /// instances in use), since the last registration. Ftrace callbacks are
+    /// called directly and never miss.
     pub(crate) fn missed(&self) -> u64 {
-        if !self.is_active() {
+        if !self.is_active() || self.kind == Kind::Ftrace {
             return 0;
         }
         let raw = self.rp.get();
@@ -238,14 +284,16 @@ impl Probe {
 ///
 /// # Invariants
 ///
-/// `probe.rp` is registered with the kprobe core for as long as this exists.
+/// `probe.ops` (ftrace) or `probe.rp` (kretprobe) is registered with its core
+/// for as long as this exists.
 pub(crate) struct Registration {
     probe: &'static Probe,
     _not_send: PhantomData<*mut ()>,
 }
 
 // SAFETY: The only action on a `Registration` is dropping it, and
-// `unregister_kprobe`/`unregister_kretprobe` may be called from any thread.
+// `unregister_ftrace_function`/`unregister_kretprobe` may be called from any
+// thread.
 unsafe impl Send for Registration {}
 // SAFETY: `&Registration` allows nothing at all.
 unsafe impl Sync for Registration {}
@@ -253,13 +301,21 @@ unsafe impl Sync for Registration {}
 impl Drop for Registration {
     fn drop(&mut self) {
         self.probe.active.store(false, Ordering::Release);
-        let raw = self.probe.rp.get();
         match self.probe.kind {
-            // SAFETY: By the type invariant the kprobe is registered. This
-            // waits until no CPU runs our handler any more.
-            Kind::Kprobe => unsafe { bindings::unregister_kprobe(ptr::addr_of_mut!((*raw).kp)) },
-            // SAFETY: As above, for the kretprobe.
-            Kind::Kretprobe => unsafe { bindings::unregister_kretprobe(raw) },
+            Kind::Ftrace => {
+                let raw = self.probe.ops.get();
+                // SAFETY: By the type invariant the ops is registered. For an
+                // ops in module memory ftrace waits (RCU tasks) until no CPU
+                // can be in our callback or its trampoline; then the filter
+                // hash is ours to free.
+                unsafe {
+                    bindings::unregister_ftrace_function(raw);
+                    bindings::ftrace_free_filter(raw);
+                }
+            }
+            // SAFETY: By the type invariant the kretprobe is registered.
+            // This waits until no CPU runs our handlers any more.
+            Kind::Kretprobe => unsafe { bindings::unregister_kretprobe(self.probe.rp.get()) },
         }
     }
 }
@@ -274,26 +330,31 @@ unsafe fn regs<'a>(regs: *mut bindings::pt_regs) -> Regs<'a> {
     Regs(unsafe { &*regs })
 }
 
-/// The kprobe pre-handler for `H`, called by the kprobe core.
+/// The ftrace callback for `H`, called at the entry of the hooked function.
 ///
 /// # Safety
 ///
-/// `pt_regs` must be valid for reads for the duration of the call.
-unsafe extern "C" fn pre_trampoline<H: EntryHandler>(
-    _kp: *mut bindings::kprobe,
-    pt_regs: *mut bindings::pt_regs,
-) -> c_int {
-    // The benchmark's "bare" build (`make bench`): the probe fires and
-    // returns at once, so loaded-bare vs unloaded is the kprobe mechanism's
-    // cost and full vs bare is ours (docs/benchmarks.md).
-    if cfg!(cowstat_bare_entry_probes) {
-        return 0;
+/// `fregs` must be null or the argument registers ftrace saved at the
+/// function's entry, valid for the duration of the call.
+unsafe extern "C" fn ftrace_trampoline<H: EntryHandler>(
+    _ip: kernel::ffi::c_ulong,
+    _parent_ip: kernel::ffi::c_ulong,
+    _ops: *mut bindings::ftrace_ops,
+    fregs: *mut bindings::ftrace_regs,
+) {
+    // The benchmark's "bare" build (`make bench`): the hook fires and
+    // returns at once, so loaded-bare vs unloaded is the mechanism's cost
+    // and full vs bare is ours (docs/benchmarks.md).
+    if cfg!(cowstat_bare_entry_probes) || fregs.is_null() {
+        return;
     }
     H::probe().hits.inc();
-    // SAFETY: The kprobe core passes the interrupted context's registers,
-    // valid for the duration of this call.
-    H::entry(&unsafe { regs(pt_regs) });
-    0
+    // SAFETY: On x86-64 with DYNAMIC_FTRACE_WITH_ARGS (6.12), `struct
+    // ftrace_regs` is `struct __arch_ftrace_regs { struct pt_regs regs; }`
+    // with the argument registers filled in (what `ftrace_regs_get_argument`
+    // reads), valid for this call (caller's guarantee).
+    let regs = unsafe { &(*fregs.cast::<bindings::__arch_ftrace_regs>()).regs };
+    H::entry(&Regs(regs));
 }
 
 /// The kretprobe entry handler for `H`, called by the kprobe core.
@@ -307,7 +368,8 @@ unsafe extern "C" fn ret_entry_trampoline<H: ReturnHandler>(
     pt_regs: *mut bindings::pt_regs,
 ) -> c_int {
     H::probe().hits.inc();
-    // SAFETY: As in `pre_trampoline`.
+    // SAFETY: The kprobe core passes the interrupted context's registers,
+    // valid for the duration of this call.
     match H::entry(&unsafe { regs(pt_regs) }) {
         Some(data) => {
             // SAFETY: `ri` is a live instance with `data_size ==
@@ -334,7 +396,7 @@ unsafe extern "C" fn ret_trampoline<H: ReturnHandler>(
     // SAFETY: The return hook runs only for instances whose entry handler
     // returned 0, which wrote a `H::Data` there.
     let data = unsafe { ptr::read_unaligned((*ri).data.as_mut_ptr().cast::<H::Data>()) };
-    // SAFETY: As in `pre_trampoline`.
+    // SAFETY: As in `ret_entry_trampoline`.
     H::ret(data, &unsafe { regs(pt_regs) });
     0
 }

@@ -118,7 +118,8 @@ if [ -d $FS ]; then
 		sh -c "echo 1 > /proc/self/make-it-fail; exec insmod $KO" 2>/dev/null && loaded=$((loaded + 1))
 		if lsmod | grep -q '^cowstat '; then
 			rmmod cowstat
-		elif [ -e $P ] || grep -q 'cowstat' /sys/kernel/debug/kprobes/list 2>/dev/null; then
+		elif [ -e $P ] || grep -q 'cowstat' /sys/kernel/debug/kprobes/list 2>/dev/null ||
+			grep -q 'cowstat' /sys/kernel/debug/tracing/enabled_functions 2>/dev/null; then
 			leftovers=$((leftovers + 1))
 		fi
 	done

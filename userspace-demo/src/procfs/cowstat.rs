@@ -150,7 +150,7 @@ impl Stats {
 pub struct ProbeRow {
     /// Kernel function.
     pub function: String,
-    /// `kprobe` or `kretprobe`.
+    /// `ftrace` or `kretprobe` (`kprobe` on modules before session 2).
     pub kind: String,
     /// `active` or `missing`.
     pub status: String,
@@ -547,9 +547,9 @@ mod tests {
       - <other>                 12         12        0         0             0
 ";
     const PROBES: &str = "function             kind       status    hits      missed
-do_wp_page           kprobe     active    1234      0
-wp_page_copy         kprobe     active    1100      0
-do_huge_pmd_wp_page  kprobe     missing   0         0
+do_wp_page           ftrace     active    1234      0
+wp_page_copy         ftrace     active    1100      0
+do_huge_pmd_wp_page  ftrace     missing   0         0
 dup_mmap             kretprobe  active    17        2
 ";
     const HIST: &str = "     usecs               : count     distribution
