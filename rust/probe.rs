@@ -342,9 +342,10 @@ unsafe extern "C" fn ftrace_trampoline<H: EntryHandler>(
     _ops: *mut bindings::ftrace_ops,
     fregs: *mut bindings::ftrace_regs,
 ) {
-    // The benchmark's "bare" build (`make bench`): the hook fires and
-    // returns at once, so loaded-bare vs unloaded is the mechanism's cost
-    // and full vs bare is ours (docs/benchmarks.md).
+    // The benchmark's "bare" build (`make bench`, Kbuild's
+    // COWSTAT_BARE_PROBES): the hook fires and returns at once, so bare vs
+    // unloaded is the mechanism's cost and full vs bare is ours
+    // (docs/benchmarks.md).
     if cfg!(cowstat_bare_entry_probes) || fregs.is_null() {
         return;
     }
