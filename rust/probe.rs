@@ -214,15 +214,15 @@ impl Probe {
         let ret =
             unsafe { bindings::ftrace_set_filter(raw, buf.as_mut_ptr(), name.len() as c_int, 1) };
         // ftrace says EINVAL when no traceable function has this name.
-        to_result(ret).map_err(|e| if e == EINVAL { ENOENT } else { e })?;
+        let ret = to_result(ret).map_err(|e| if e == EINVAL { ENOENT } else { e });
         // SAFETY: As above; `raw` outlives the registration (static).
-        let ret = unsafe { bindings::register_ftrace_function(raw) };
-        if let Err(e) = to_result(ret) {
-            // SAFETY: Not registered; frees the filter set above.
+        let ret = ret.and_then(|()| to_result(unsafe { bindings::register_ftrace_function(raw) }));
+        if ret.is_err() {
+            // SAFETY: Not registered; frees whatever filter was set (a no-op
+            // for an empty one), so a failed init leaks nothing.
             unsafe { bindings::ftrace_free_filter(raw) };
-            return Err(e);
         }
-        Ok(())
+        ret
     }
 
     fn register_kretprobe(&'static self) -> Result {
