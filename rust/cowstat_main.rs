@@ -4,8 +4,8 @@
 //!
 //! Loading the module attaches ftrace callbacks to the 6.12 COW path
 //! (`do_wp_page`, `wp_page_copy`, `do_huge_pmd_wp_page`) and a kretprobe to
-//! `dup_mmap`, and
-//! creates `/proc/cowstat/` (format: docs/proc-interface.md):
+//! `dup_mmap`, and creates `/proc/cowstat/` (format:
+//! docs/proc-interface.md):
 //!
 //! ```text
 //! # insmod cowstat.ko
