@@ -19,3 +19,14 @@ die() {
 	exit 2
 }
 step() { echo ">>> $*" >&2; }
+
+# kbuild_modules KDIR TREE [MAKE-VAR=VALUE...]: build the out-of-tree
+# module(s) in TREE against the kernel build KDIR, with the compiler choice
+# build-kernel recorded there (LLVM=1 for the debug kernel; $LLVM wins, as
+# in the top Makefile). Kbuild's output goes to stderr.
+kbuild_modules() {
+	local kdir=$1 tree=$2 llvm
+	shift 2
+	llvm=${LLVM:-$(sed -n 's/^LLVM=//p' "$kdir/.cowstat-make-flags" 2>/dev/null || true)}
+	make -s --no-print-directory -C "$kdir" M="$tree" ${llvm:+LLVM=$llvm} "$@" modules >&2
+}
