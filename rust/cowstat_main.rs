@@ -2,10 +2,9 @@
 
 //! cowstat: exact copy-on-write and fork counters, globally and per process.
 //!
-//! Loading the module attaches ftrace callbacks to the 6.12 COW path
-//! (`do_wp_page`, `wp_page_copy`, `do_huge_pmd_wp_page`) and a kretprobe to
-//! `dup_mmap`, and creates `/proc/cowstat/` (format:
-//! docs/proc-interface.md):
+//! Loading the module hooks the points where the kernel commits to a COW
+//! outcome (rust/hooks.rs has the table) and creates `/proc/cowstat/`
+//! (format: docs/proc-interface.md):
 //!
 //! ```text
 //! # insmod cowstat.ko
@@ -14,31 +13,46 @@
 //! cow_copies 4107
 //! ...
 //! # cat /proc/cowstat/procs          # one row per process
-//! # cat /proc/cowstat/probes         # which hooks are attached
+//! # cat /proc/cowstat/probes         # what is hooked and what it counts
 //! # cat /proc/cowstat/fork_latency   # log2 histogram of fork copy time
 //! # echo 0 > /proc/cowstat/stats     # reset everything
 //! # rmmod cowstat
 //! ```
 //!
-//! If `do_wp_page` or `wp_page_copy` cannot be probed (inlined away by the
-//! compiler), loading fails with `ENOENT` and dmesg names the function. The
-//! other hooks are optional: if missing they show as `missing` in `probes`
-//! and their counters stay 0.
+//! One source builds for the project's 6.12 kernel and for Debian 13's
+//! stock 7.x kernel: every kernel facility the Rust kernel crate lacks goes
+//! through rust/glue.c, compiled with the target kernel's headers.
+//!
+//! If a required hook point is missing, loading fails with `ENOENT` and one
+//! dmesg line naming the function and the kernel version. Optional hooks
+//! that are missing show as `missing` in `probes`; their counters stay 0.
+//!
+//! Callbacks (rust/ftrace.rs) run with preemption off under ftrace's
+//! recursion guard, possibly with page-table locks held: they only bump
+//! atomics and call notrace glue accessors, never sleep, allocate or fault.
 
-use kernel::{c_str, prelude::*};
+use kernel::prelude::*;
 
+mod callers;
 mod counter;
 mod files;
+mod ftrace;
+mod glue;
 mod histogram;
 mod hooks;
-mod probe;
+mod kretprobe;
 mod procfs;
 mod table;
 mod task;
+mod unshare;
 
-use probe::Registration;
+use ftrace::Hook;
+use kretprobe::ReturnProbe;
 use procfs::ProcDir;
 
+// The `module!` keys differ between kernel crates: 6.12 takes `author`,
+// 6.13+ `authors` (Kbuild sets the cfg from the kernel version).
+#[cfg(not(cowstat_module_authors))]
 module! {
     type: CowStat,
     name: "cowstat",
@@ -47,61 +61,89 @@ module! {
     license: "GPL",
 }
 
+#[cfg(cowstat_module_authors)]
+module! {
+    type: CowStat,
+    name: "cowstat",
+    authors: ["cowstat developers"],
+    description: "Exact copy-on-write and fork counters in /proc/cowstat",
+    license: "GPL",
+}
+
 struct CowStat {
-    // Field order is drop order: remove the /proc files (waiting for readers)
-    // first, then detach the probes (waiting for running handlers). Both only
-    // touch statics, so either order is memory-safe; this one means no reader
-    // ever sees a probe half-detached.
+    // Field order is drop order: remove the /proc files (waiting for
+    // readers) first, then detach the hooks (waiting for running callbacks).
     _dir: ProcDir,
-    _probes: KVec<Registration>,
+    _fork_probe: Option<ReturnProbe>,
+    _hooks: KVec<Hook>,
 }
 
 impl kernel::Module for CowStat {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        if let Err(seen) = task::check_layout() {
+        if let Some(missing) = hooks::resolve_callers()? {
             pr_err!(
-                "Rust bindings disagree with the kernel on task_struct layout (read tgid {}); rebuild the kernel with scripts/kernel/cowstat.config\n",
-                seen
+                "{} is not a function on kernel {}: cannot count copy-on-write here; not loading\n",
+                missing.to_str().unwrap_or("?"),
+                kernel_release()
             );
-            return Err(EINVAL);
+            return Err(ENOENT);
         }
-        let mut probes = KVec::with_capacity(hooks::PROBES.len(), GFP_KERNEL)?;
-        for (i, probe) in hooks::PROBES.iter().enumerate() {
-            let name = probe.symbol();
-            match probe.register() {
-                Ok(registration) => probes.push(registration, GFP_KERNEL)?,
-                Err(e) if i < hooks::ESSENTIAL => {
+        let mut attached = KVec::with_capacity(hooks::ENTRY_HOOKS.len(), GFP_KERNEL)?;
+        for hook in &hooks::ENTRY_HOOKS {
+            let name = hook.function.to_str().unwrap_or("?");
+            match (hook.attach)() {
+                Ok(Some(h)) => attached.push(h, GFP_KERNEL)?,
+                Ok(None) if hook.required => {
                     pr_err!(
-                        "Cannot probe {} ({:?}): this kernel inlined or lacks it; not loading\n",
+                        "{} is not a function on kernel {} (inlined or renamed): not loading\n",
                         name,
-                        e
+                        kernel_release()
                     );
+                    return Err(ENOENT);
+                }
+                Ok(None) => pr_info!("{} is not on this kernel; its counters stay 0\n", name),
+                Err(e) if hook.required => {
+                    pr_err!("Cannot hook {} ({:?}): not loading\n", name, e);
                     return Err(e);
                 }
-                Err(e) => pr_warn!("Cannot probe {} ({:?}); its counters stay 0\n", name, e),
+                Err(e) => pr_warn!("Cannot hook {} ({:?}); its counters stay 0\n", name, e),
             }
         }
-        let dir = ProcDir::new(c_str!("cowstat")).inspect_err(|_| {
+        let fork_probe = match ReturnProbe::attach::<hooks::DupMmap>() {
+            Ok(p) => p,
+            Err(e) => {
+                pr_warn!("Cannot probe dup_mmap ({:?}); fork latency stays empty\n", e);
+                None
+            }
+        };
+        hooks::DUP_MMAP_STATUS.set_active(fork_probe.is_some());
+        let dir = ProcDir::new(c"cowstat").inspect_err(|_| {
             pr_err!("Cannot create /proc/cowstat (already exists, or out of memory)\n")
         })?;
-        dir.create_file::<files::Stats>()?;
-        dir.create_file::<files::Procs>()?;
-        dir.create_file::<files::Probes>()?;
-        dir.create_file::<files::ForkLatency>()?;
         pr_info!(
-            "Loaded: {} of {} probes attached, /proc/cowstat ready\n",
-            probes.len(),
-            hooks::PROBES.len()
+            "Loaded: {} of {} hooks attached, /proc/cowstat ready\n",
+            attached.len() + usize::from(fork_probe.is_some()),
+            hooks::ENTRY_HOOKS.len() + 1
         );
         Ok(CowStat {
             _dir: dir,
-            _probes: probes,
+            _fork_probe: fork_probe,
+            _hooks: attached,
         })
     }
 }
 
 impl Drop for CowStat {
     fn drop(&mut self) {
+        hooks::DUP_MMAP_STATUS.set_active(false);
         pr_info!("Unloading\n");
     }
+}
+
+/// `uname -r` of the running kernel, for error messages.
+fn kernel_release() -> &'static str {
+    // SAFETY: `init_utsname()` is the static initial UTS namespace's name,
+    // whose `release` is a NUL-terminated array fixed at boot.
+    let release = unsafe { core::ffi::CStr::from_ptr(glue::cowstat_kernel_release()) };
+    release.to_str().unwrap_or("?")
 }

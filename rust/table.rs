@@ -22,66 +22,100 @@ pub(crate) const SLOTS: usize = 4096;
 /// (~0.25^16); as the table fills, more new processes go to `<other>`.
 const MAX_PROBES: usize = 16;
 
-/// What happened, one counter per kind in every row.
-#[derive(Clone, Copy)]
+/// What happened, one counter per kind in every row. Each outcome is
+/// counted where the kernel commits to it (docs/proc-interface.md).
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Event {
-    /// `do_wp_page` for a write fault.
+    /// A write fault on a write-protected PTE was entered (an attempt).
     WpFault = 0,
-    /// ... on a shared mapping (also counted as a `WpFault`).
+    /// A private page was made writable in place (no copy).
+    WpReuse,
+    /// A shared mapping's page was made writable (never copies).
     WpShared,
-    /// `wp_page_copy` with a source page.
+    /// An anonymous page was copied and the copy installed.
     CowCopy,
-    /// `wp_page_copy` on the zero page.
+    /// The zero page was replaced by a new zeroed page.
     CowZero,
-    /// `wp_page_copy` for a GUP unshare fault.
+    /// A KSM-merged page was copied.
+    CowKsm,
+    /// A file page (or raw PFN) was copied into a private anonymous page.
+    CowFile,
+    /// A page was copied to satisfy a GUP unshare request (not a write).
     CowUnshare,
-    /// `do_huge_pmd_wp_page` for a write fault.
+    /// A write fault on a write-protected huge PMD was entered.
     ThpWpFault,
+    /// A huge page was made writable in place.
+    ThpReuse,
+    /// A huge PMD was split for a write (the write then copies 4 KiB).
+    ThpSplit,
+    /// A hugetlb page was copied.
+    HugetlbCopy,
+    /// A hugetlb page was made writable in place.
+    HugetlbReuse,
 }
 
-const EVENTS: usize = 6;
+pub(crate) const EVENTS: usize = 13;
 
-/// A consistent-enough copy of one row's counters.
+impl Event {
+    /// Every event, in `/proc/cowstat/stats` order: interface version 1's
+    /// seven counters first (then `forks` and `fork_ns`), the rest after.
+    pub(crate) const ALL: [Event; EVENTS] = [
+        Event::WpFault,
+        Event::CowCopy,
+        Event::CowZero,
+        Event::WpReuse,
+        Event::WpShared,
+        Event::CowUnshare,
+        Event::ThpWpFault,
+        Event::CowKsm,
+        Event::CowFile,
+        Event::ThpReuse,
+        Event::ThpSplit,
+        Event::HugetlbCopy,
+        Event::HugetlbReuse,
+    ];
+    /// How many of [`Event::ALL`] come before `forks` in `stats`.
+    pub(crate) const V1: usize = 7;
+
+    /// The counter's name in `/proc/cowstat/stats`.
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Event::WpFault => "wp_faults",
+            Event::WpReuse => "wp_reuses",
+            Event::WpShared => "wp_shared",
+            Event::CowCopy => "cow_copies",
+            Event::CowZero => "cow_zero",
+            Event::CowKsm => "cow_ksm",
+            Event::CowFile => "cow_file",
+            Event::CowUnshare => "cow_unshare",
+            Event::ThpWpFault => "thp_wp_faults",
+            Event::ThpReuse => "thp_reuses",
+            Event::ThpSplit => "thp_splits",
+            Event::HugetlbCopy => "hugetlb_copies",
+            Event::HugetlbReuse => "hugetlb_reuses",
+        }
+    }
+}
+
+/// A copy of one row's counters.
 #[derive(Clone, Copy, Default)]
-pub(crate) struct Counts {
-    pub(crate) wp_faults: u64,
-    pub(crate) wp_shared: u64,
-    pub(crate) cow_copies: u64,
-    pub(crate) cow_zero: u64,
-    pub(crate) cow_unshare: u64,
-    pub(crate) thp_wp_faults: u64,
-}
+pub(crate) struct Counts([u64; EVENTS]);
 
 impl Counts {
-    /// Write faults on private mappings that reused the page (no copy).
-    ///
-    /// Every private write fault either reuses or reaches `wp_page_copy`,
-    /// so this is exact unless `wp_page_copy` gave up and the fault was
-    /// retried (out of memory, or a lost race with another thread of the
-    /// same process); see docs/proc-interface.md.
-    pub(crate) fn wp_reuses(&self) -> u64 {
-        self.wp_faults
-            .saturating_sub(self.wp_shared)
-            .saturating_sub(self.cow_copies)
-            .saturating_sub(self.cow_zero)
+    /// The count of `event`.
+    pub(crate) fn get(&self, event: Event) -> u64 {
+        self.0[event as usize]
     }
 
     fn add(&mut self, other: &Counts) {
-        self.wp_faults += other.wp_faults;
-        self.wp_shared += other.wp_shared;
-        self.cow_copies += other.cow_copies;
-        self.cow_zero += other.cow_zero;
-        self.cow_unshare += other.cow_unshare;
-        self.thp_wp_faults += other.thp_wp_faults;
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a += b;
+        }
     }
 
     /// True if nothing was counted.
     pub(crate) fn is_zero(&self) -> bool {
-        self.wp_faults == 0
-            && self.cow_copies == 0
-            && self.cow_zero == 0
-            && self.cow_unshare == 0
-            && self.thp_wp_faults == 0
+        self.0.iter().all(|&c| c == 0)
     }
 }
 
@@ -106,19 +140,13 @@ impl Slot {
     }
 
     fn counts(&self) -> Counts {
-        // Read copies before faults: a fault is counted before its copy, so
-        // this order never sees more copies than faults for one event.
-        let c = |e: Event| self.counters[e as usize].get();
-        let cow_copies = c(Event::CowCopy);
-        let cow_zero = c(Event::CowZero);
-        Counts {
-            cow_copies,
-            cow_zero,
-            cow_unshare: c(Event::CowUnshare),
-            thp_wp_faults: c(Event::ThpWpFault),
-            wp_shared: c(Event::WpShared),
-            wp_faults: c(Event::WpFault),
+        // Outcomes first, then attempts: an attempt is counted before its
+        // outcome, so this order never shows more outcomes than attempts.
+        let mut counts = Counts::default();
+        for (i, counter) in self.counters.iter().enumerate().rev() {
+            counts.0[i] = counter.get();
         }
+        counts
     }
 
     fn reset(&self) {

@@ -31,35 +31,38 @@ demo_ok() { grep -q '^verdict: OK' "$out"; }
 
 echo "cowstat lab grader: checking the loaded module with 7 known workloads"
 
-st=$(sed -n 's/^\(do_wp_page\|wp_page_copy\|do_huge_pmd_wp_page\) .* \(active\|missing\) .*/\1=\2/p' \
+st=$(sed -n 's/^\(do_wp_page\|ptep_clear_flush\|ptep_set_access_flags\|do_huge_pmd_wp_page\) .* \(active\|missing\) .*/\1=\2/p' \
 	/proc/cowstat/probes 2>/dev/null | tr '\n' ' ')
 case $st in
-*do_wp_page=active*wp_page_copy=active*do_huge_pmd_wp_page=active*)
-	result probes_attached 0 "the three fault probes are active" ;;
+*do_wp_page=active*ptep_clear_flush=active*ptep_set_access_flags=active*do_huge_pmd_wp_page=active*)
+	result probes_attached 0 "the four fault hooks are active" ;;
 *)
 	result probes_attached 1 "probes file says: ${st:-nothing (is /proc/cowstat there?)}" \
-		"the module must attach do_wp_page, wp_page_copy and do_huge_pmd_wp_page" ;;
+		"the module must attach do_wp_page, ptep_clear_flush," \
+		"ptep_set_access_flags and do_huge_pmd_wp_page" ;;
 esac
 
 cow-demo fork --heap 8M --pages 23 >"$out" 2>&1
 demo_ok
 result fork_child_copies $? "child writes 23 shared pages: child cow_copies/wp_faults = $(demo_row cow_copies | awk '{print $4}')/$(demo_row wp_faults | awk '{print $4}') (expected 23/23)" \
-	"each write to a page shared after fork() enters do_wp_page (one wp_fault)" \
-	"and then wp_page_copy with a source page (one cow_copy): Event::CowCopy"
+	"each write to a page shared after fork() enters do_wp_page (one wp_fault)," \
+	"then wp_page_copy installs a copy of the anonymous page with" \
+	"ptep_clear_flush (one cow_copy): Event::CowCopy"
 
 cow-demo fork --heap 8M --pages 23 --write-after-exit >"$out" 2>&1
 demo_ok
 result reuse_after_exit $? "parent writes after the child exited: parent wp_reuses/cow_copies = $(demo_row wp_reuses | awk '{print $2}')/$(demo_row cow_copies | awk '{print $2}') (expected 23/0)" \
-	"a page mapped by one process only is reused in place (wp_page_reuse):" \
-	"wp_page_copy must not run, so nothing may count a copy here"
+	"a page mapped by one process only is reused in place: wp_page_reuse" \
+	"calls ptep_set_access_flags on a private VMA, Event::WpReuse" \
+	"(LAB TODO 2 in lab/starter/hooks.rs)"
 
 cowlab fresh 23 --read-first >"$out" 2>&1
 z=$(cowlab_field cow_zero) c=$(cowlab_field cow_copies) f=$(cowlab_field wp_faults)
 [ "$z/$c/$f" = 23/0/23 ]
 result zero_page $? "read, then write 23 fresh pages: cow_zero/cow_copies/wp_faults = $z/$c/$f (expected 23/0/23)" \
 	"the first read maps the shared zero page; the write goes through" \
-	"wp_page_copy with vmf->page == NULL: that is Event::CowZero, not a copy" \
-	"(LAB TODO 1 and 2 in lab/starter/hooks.rs)"
+	"wp_page_copy, whose PTE maps the zero pfn (glue::SRC_ZERO): that is" \
+	"Event::CowZero, not a copy (LAB TODO 1 in lab/starter/hooks.rs)"
 
 cowlab fresh 23 >"$out" 2>&1
 z=$(cowlab_field cow_zero) c=$(cowlab_field cow_copies) f=$(cowlab_field wp_faults)

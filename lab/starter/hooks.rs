@@ -1,181 +1,334 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! What each probed kernel function means, and the counters it feeds.
+//! What cowstat hooks, and which counter each call feeds.
 //!
-//! 6.12's COW path (`mm/memory.c`): a write to a present, write-protected PTE
-//! enters `do_wp_page`, which either reuses the page in place (inline
-//! `wp_page_reuse`) or calls `wp_page_copy` to allocate a new page, copied
-//! from the old one or zero-filled for the zero page. A write to a
-//! write-protected huge PMD enters `do_huge_pmd_wp_page` first, which
-//! reuses the huge page or splits it and retries at PTE level. `fork()`
-//! duplicates the address space in `dup_mmap` (`kernel/fork.c`).
+//! Outcomes are counted where the kernel commits to them, not where a
+//! function is entered, so bail-outs and retries (a lost PTE race, a memcg
+//! charge failure, a userfaultfd write-protect fault handed to userspace)
+//! count nothing, and the hook points exist whatever the compiler inlined:
+//!
+//! | hook (non-static, 6.12 and 7.x) | called from (caller ranges) | counts |
+//! |---|---|---|
+//! | `do_wp_page` entry | the fault handler | `wp_faults` (attempts) |
+//! | `ptep_clear_flush` | [`WP_CALLERS`] | `cow_copies`, `cow_zero`, `cow_ksm`, `cow_file`, `cow_unshare` |
+//! | `ptep_clear_flush` | [`HUGETLB_CALLERS`] | `hugetlb_copies` |
+//! | `ptep_set_access_flags` | [`WP_CALLERS`] | `wp_reuses`, `wp_shared` |
+//! | `ptep_set_access_flags` | [`HUGETLB_CALLERS`] | `hugetlb_reuses` |
+//! | `folio_add_new_anon_rmap` | [`FILE_COW_CALLERS`] | `cow_file` (first write to a private file page) |
+//! | `do_huge_pmd_wp_page` entry | the fault handler | `thp_wp_faults` (attempts) |
+//! | `pmdp_set_access_flags` | [`THP_CALLERS`] | `thp_reuses` |
+//! | `__split_huge_pmd` | [`THP_CALLERS`] | `thp_splits` |
+//! | `wake_up_new_task` | `kernel_clone` | `forks` (a child with its own mm) |
+//! | `dup_mmap` return | `copy_process` | `fork_ns`, fork latency |
+//!
+//! `wp_page_copy` swaps the PTE with `ptep_clear_flush` only after it
+//! rechecked, under the page-table lock, that the PTE is the one it faulted
+//! on; `wp_page_reuse` makes it writable with `ptep_set_access_flags`. Both
+//! run with that lock held, on the PTE they replace, so the handler reads
+//! the original PTE and classifies it exactly as `wp_page_copy` does
+//! (`is_zero_pfn(pte_pfn(orig_pte))`, see rust/glue.c).
 
 use crate::{
+    callers::Callers,
     counter::Counter,
+    ftrace::{Call, EntryHook, HookInfo, HookStatus},
+    glue,
     histogram::Log2Histogram,
-    probe::{EntryHandler, Probe, Regs, ReturnHandler},
+    kretprobe::ReturnHook,
     table::{Event, ProcessTable},
-    task,
+    task::Current,
+    unshare::UnshareFaults,
 };
-use kernel::{bindings, c_str};
+use core::ffi::{c_int, c_long, c_void, CStr};
+use kernel::prelude::*;
 
 /// Per-process (and, summed, global) fault counters.
 pub(crate) static TABLE: ProcessTable = ProcessTable::new();
-/// Successful address-space duplications.
+/// Children that got their own address space (fork, not vfork or threads).
 pub(crate) static FORKS: Counter = Counter::new();
+/// Successful address-space copies (`dup_mmap`); more than `forks` when a
+/// fork failed after copying (pids cgroup limit, `alloc_pid`).
+pub(crate) static MM_COPIES: Counter = Counter::new();
 /// Total nanoseconds spent in successful `dup_mmap` calls.
 pub(crate) static FORK_NS: Counter = Counter::new();
 /// `dup_mmap` durations in microseconds.
 pub(crate) static FORK_LATENCY: Log2Histogram = Log2Histogram::new();
+/// Unshare faults in flight, so their copies are told from write copies.
+pub(crate) static UNSHARE: UnshareFaults = UnshareFaults::new();
 
-/// Every probe, in `/proc/cowstat/probes` order. The first two are essential.
-pub(crate) static PROBES: [&Probe; 4] =
-    [&DO_WP_PAGE, &WP_PAGE_COPY, &DO_HUGE_PMD_WP_PAGE, &DUP_MMAP];
-/// How many leading entries of [`PROBES`] the module cannot work without.
-pub(crate) const ESSENTIAL: usize = 2;
+/// The 4 KiB write-protect fault path of `mm/memory.c`: `do_wp_page` and
+/// whatever of its helpers the compiler kept out of line.
+pub(crate) static WP_CALLERS: Callers<6> = Callers::new([
+    c"do_wp_page",
+    c"wp_page_copy",
+    c"wp_page_reuse",
+    c"wp_page_shared",
+    c"wp_pfn_shared",
+    c"finish_mkwrite_fault",
+]);
+/// The huge-PMD write fault (`mm/huge_memory.c`).
+pub(crate) static THP_CALLERS: Callers<1> = Callers::new([c"do_huge_pmd_wp_page"]);
+/// The hugetlb write fault (`mm/hugetlb.c`).
+pub(crate) static HUGETLB_CALLERS: Callers<3> = Callers::new([
+    c"hugetlb_wp",
+    c"set_huge_ptep_writable",
+    c"set_huge_ptep_maybe_writable",
+]);
+/// Where a private file page's first-write copy is installed
+/// (`do_cow_fault` → `finish_fault` → `set_pte_range`).
+pub(crate) static FILE_COW_CALLERS: Callers<3> =
+    Callers::new([c"set_pte_range", c"finish_fault", c"do_cow_fault"]);
 
-static DO_WP_PAGE: Probe = Probe::ftrace::<DoWpPage>(c_str!("do_wp_page"));
-static WP_PAGE_COPY: Probe = Probe::ftrace::<WpPageCopy>(c_str!("wp_page_copy"));
-static DO_HUGE_PMD_WP_PAGE: Probe = Probe::ftrace::<DoHugePmdWpPage>(c_str!("do_huge_pmd_wp_page"));
-/// Concurrent forks beyond this many are counted in `missed`, not `forks`.
-const FORK_MAXACTIVE: i32 = 64;
-static DUP_MMAP: Probe = Probe::kretprobe::<DupMmap>(c_str!("dup_mmap"), FORK_MAXACTIVE);
+/// Every entry hook, in `/proc/cowstat/probes` order.
+pub(crate) static ENTRY_HOOKS: [HookInfo; 8] = [
+    HookInfo::of::<DoWpPage>(),
+    HookInfo::of::<PtepClearFlush>(),
+    HookInfo::of::<PtepSetAccessFlags>(),
+    HookInfo::of::<FolioAddNewAnonRmap>(),
+    HookInfo::of::<DoHugePmdWpPage>(),
+    HookInfo::of::<PmdpSetAccessFlags>(),
+    HookInfo::of::<SplitHugePmd>(),
+    HookInfo::of::<WakeUpNewTask>(),
+];
 
-/// Counts `event` for the process running the probed function.
-fn record(event: Event) {
-    let me = task::Current::get();
+/// The return probe's state, for `/proc/cowstat/probes`.
+pub(crate) static DUP_MMAP_STATUS: HookStatus = HookStatus::new();
+
+/// Resolves every caller set; returns the names of required sets that have
+/// no function at all on this kernel (then the module cannot count).
+pub(crate) fn resolve_callers() -> Result<Option<&'static CStr>> {
+    if WP_CALLERS.resolve()? == 0 {
+        return Ok(Some(c"do_wp_page"));
+    }
+    THP_CALLERS.resolve()?;
+    HUGETLB_CALLERS.resolve()?;
+    FILE_COW_CALLERS.resolve()?;
+    Ok(None)
+}
+
+/// Counts `event` for the running process.
+#[inline]
+fn record(me: &Current, event: Event) {
     TABLE.record(me.tgid, &me.comm, event);
 }
 
-/// Read-only view of the `struct vm_fault` a fault handler was called with.
-struct Fault(*const bindings::vm_fault);
-
-impl Fault {
-    /// # Safety
-    ///
-    /// `regs` must be the registers at the entry of a function whose first
-    /// parameter is a valid `struct vm_fault *` (true for all three fault
-    /// functions probed here in 6.12), and the result must not outlive the
-    /// probe handler.
-    unsafe fn from_entry(regs: &Regs<'_>) -> Self {
-        Self(regs.arg0() as *const bindings::vm_fault)
-    }
-
-    /// The fault is a GUP "unshare" request, not a write.
-    fn is_unshare(&self) -> bool {
-        // SAFETY: The pointer is valid for the handler's duration (see `from_entry`).
-        let flags = unsafe { (*self.0).flags };
-        flags & bindings::fault_flag_FAULT_FLAG_UNSHARE != 0
-    }
-
-    // LAB TODO 1: add `fn has_page(&self) -> bool`, true when the fault
-    // has a normal source page. `do_wp_page` stores it in `vmf->page`
-    // (`(*self.0).page`, a `*mut bindings::page`); it stays NULL when the
-    // PTE maps the shared zero page (see `vm_normal_page` in mm/memory.c).
-    // Read it like `is_unshare` reads `flags`, with a `// SAFETY:` comment.
-
-    /// The faulting VMA's flags.
-    fn vm_flags(&self) -> u64 {
-        // SAFETY: As in `is_unshare`; `vma` is valid while the fault holds
-        // the VMA or mmap lock, and `vm_flags` is a plain integer in a union
-        // whose members all have that type.
-        unsafe { (*(*self.0).__bindgen_anon_1.vma).__bindgen_anon_2.vm_flags as u64 }
-    }
+/// Declares a hook's static status and the `EntryHook` constants.
+macro_rules! hook_status {
+    () => {
+        fn status() -> &'static HookStatus {
+            static STATUS: HookStatus = HookStatus::new();
+            &STATUS
+        }
+    };
 }
 
-struct DoWpPage;
+/// `vm_fault_t do_wp_page(struct vm_fault *vmf)`.
+pub(crate) struct DoWpPage;
 
-impl EntryHandler for DoWpPage {
-    fn probe() -> &'static Probe {
-        &DO_WP_PAGE
-    }
+// SAFETY: `entry` reads arg 0 as `struct vm_fault *`, as declared.
+unsafe impl EntryHook for DoWpPage {
+    const FUNCTION: &'static CStr = c"do_wp_page";
+    const REQUIRED: bool = true;
+    const COUNTS: &'static str = "wp_faults (attempts)";
+    hook_status!();
 
-    fn entry(regs: &Regs<'_>) {
-        // SAFETY: `do_wp_page(struct vm_fault *vmf)`.
-        let fault = unsafe { Fault::from_entry(regs) };
-        if fault.is_unshare() {
-            return;
-        }
-        record(Event::WpFault);
-        if fault.vm_flags() & u64::from(bindings::VM_SHARED | bindings::VM_MAYSHARE) != 0 {
-            record(Event::WpShared);
+    fn entry(call: &Call) {
+        let me = Current::get();
+        // A task handles one fault at a time: whatever unshare fault it had
+        // in flight ended without a copy.
+        UNSHARE.end(me.task);
+        // SAFETY: arg 0 is the `struct vm_fault *` of this fault, valid
+        // for the call (trait contract).
+        if unsafe { glue::cowstat_vmf_is_unshare(call.arg(0) as *const c_void) } {
+            UNSHARE.begin(me.task);
+        } else {
+            record(&me, Event::WpFault);
         }
     }
 }
 
-struct WpPageCopy;
+/// `pte_t ptep_clear_flush(struct vm_area_struct *vma, unsigned long
+/// address, pte_t *ptep)`: `wp_page_copy` and `hugetlb_wp` call it to take
+/// down the old PTE right before installing the new page.
+pub(crate) struct PtepClearFlush;
 
-impl EntryHandler for WpPageCopy {
-    fn probe() -> &'static Probe {
-        &WP_PAGE_COPY
-    }
+// SAFETY: `entry` reads arg 2 as `pte_t *`, as declared, and only when the
+// caller is the COW path, which holds the page-table lock on it.
+unsafe impl EntryHook for PtepClearFlush {
+    const FUNCTION: &'static CStr = c"ptep_clear_flush";
+    const REQUIRED: bool = true;
+    const COUNTS: &'static str = "cow_* copies, hugetlb_copies";
+    hook_status!();
 
-    fn entry(regs: &Regs<'_>) {
-        // SAFETY: `wp_page_copy(struct vm_fault *vmf)`.
-        let fault = unsafe { Fault::from_entry(regs) };
-        // LAB TODO 2: not every `wp_page_copy` call copies a page. Classify
-        // the hit and record exactly one of:
-        //   Event::CowUnshare  a GUP unshare fault (`fault.is_unshare()`);
-        //   Event::CowCopy     a source page exists (TODO 1), or the VMA is
-        //                      `VM_PFNMAP | VM_MIXEDMAP` (raw PFN, copied too);
-        //   Event::CowZero     otherwise: a write to the shared zero page gets
-        //                      a fresh zeroed page (`vmf_anon_prepare` +
-        //                      `folio_prealloc(..., true)` in `wp_page_copy`).
-        // `fault.vm_flags()` returns the VMA flags; the constants are
-        // `bindings::VM_PFNMAP` and `bindings::VM_MIXEDMAP` (u32: use
-        // `u64::from`). Until then every hit is counted as a copy.
-        let _ = fault;
-        record(Event::CowCopy);
+    fn entry(call: &Call) {
+        let caller = call.caller();
+        if WP_CALLERS.contains(caller) {
+            // SAFETY: arg 2 is the PTE being replaced; `wp_page_copy` holds
+            // its page-table lock, so it still maps the source page.
+            let source = unsafe { glue::cowstat_pte_source(call.arg(2) as *const c_void) };
+            let me = Current::get();
+            // LAB TODO 1: not every page `wp_page_copy` installs is a fork
+            // copy. Classify it and record exactly one of:
+            //   Event::CowZero     `source == glue::SRC_ZERO`: the PTE maps
+            //                      the shared zero page, the new page is
+            //                      zero-filled, nothing is copied;
+            //   Event::CowUnshare  otherwise, if `UNSHARE.end(me.task)` says
+            //                      this task is inside a GUP unshare fault;
+            //   Event::CowCopy     `glue::SRC_ANON`: an anonymous page;
+            //   Event::CowKsm      `glue::SRC_KSM`: a KSM-merged page;
+            //   Event::CowFile     anything else (a private file page).
+            // Until then every installed page is counted as a copy.
+            let _ = source;
+            record(&me, Event::CowCopy);
+        } else if HUGETLB_CALLERS.contains(caller) {
+            record(&Current::get(), Event::HugetlbCopy);
+        }
     }
 }
 
-struct DoHugePmdWpPage;
+/// `int ptep_set_access_flags(struct vm_area_struct *vma, unsigned long
+/// address, pte_t *ptep, pte_t entry, int dirty)`: `wp_page_reuse` calls it
+/// to make the faulting PTE writable in place.
+pub(crate) struct PtepSetAccessFlags;
 
-impl EntryHandler for DoHugePmdWpPage {
-    fn probe() -> &'static Probe {
-        &DO_HUGE_PMD_WP_PAGE
+// SAFETY: `entry` reads arg 0 as `struct vm_area_struct *`, as declared.
+unsafe impl EntryHook for PtepSetAccessFlags {
+    const FUNCTION: &'static CStr = c"ptep_set_access_flags";
+    const REQUIRED: bool = true;
+    const COUNTS: &'static str = "wp_reuses, wp_shared, hugetlb_reuses";
+    hook_status!();
+
+    fn entry(call: &Call) {
+        let caller = call.caller();
+        if WP_CALLERS.contains(caller) {
+            // LAB TODO 2: `wp_page_reuse` made the page writable in place.
+            // On a shared mapping that is Event::WpShared (shared pages are
+            // never copied); on a private one it is Event::WpReuse (the page
+            // was no longer shared, so no copy was needed). Arg 0 is the
+            // VMA: `glue::cowstat_vma_is_shared(call.arg(0) as *const
+            // c_void)` tells which, in an `unsafe` block with a `// SAFETY:`
+            // comment (the VMA is held by the fault). Until then nothing is
+            // counted.
+            let _ = call;
+        } else if HUGETLB_CALLERS.contains(caller) {
+            record(&Current::get(), Event::HugetlbReuse);
+        }
     }
+}
 
-    fn entry(regs: &Regs<'_>) {
-        // SAFETY: `do_huge_pmd_wp_page(struct vm_fault *vmf)`.
-        let fault = unsafe { Fault::from_entry(regs) };
+/// `void folio_add_new_anon_rmap(struct folio *, struct vm_area_struct *,
+/// unsigned long address, rmap_t flags)`: a new anonymous page goes live.
+pub(crate) struct FolioAddNewAnonRmap;
+
+// SAFETY: `entry` reads no argument.
+unsafe impl EntryHook for FolioAddNewAnonRmap {
+    const FUNCTION: &'static CStr = c"folio_add_new_anon_rmap";
+    const REQUIRED: bool = false;
+    const COUNTS: &'static str = "cow_file (first write)";
+    hook_status!();
+
+    fn entry(call: &Call) {
+        // `set_pte_range` installs a new anonymous page only for a write
+        // fault on a private file mapping: `do_cow_fault`'s copy.
+        if FILE_COW_CALLERS.contains(call.caller()) {
+            record(&Current::get(), Event::CowFile);
+        }
+    }
+}
+
+/// `vm_fault_t do_huge_pmd_wp_page(struct vm_fault *vmf)`.
+pub(crate) struct DoHugePmdWpPage;
+
+// SAFETY: `entry` reads arg 0 as `struct vm_fault *`, as declared.
+unsafe impl EntryHook for DoHugePmdWpPage {
+    const FUNCTION: &'static CStr = c"do_huge_pmd_wp_page";
+    const REQUIRED: bool = false;
+    const COUNTS: &'static str = "thp_wp_faults (attempts)";
+    hook_status!();
+
+    fn entry(call: &Call) {
         // LAB TODO 3: a write to a write-protected huge PMD enters here
         // (mm/huge_memory.c) before it is reused whole or split by
         // `__split_huge_pmd` and retried at 4 KiB level. Record
         // Event::ThpWpFault for write faults, not for GUP unshare faults
-        // (look at how `DoWpPage::entry` skips them).
-        let _ = fault;
+        // (look at how `DoWpPage::entry` tells them apart).
+        let _ = call;
     }
 }
 
-/// Monotonic nanoseconds, safe in probe context.
-fn now_ns() -> u64 {
-    // SAFETY: `ktime_get_mono_fast_ns` has no preconditions and is NMI-safe.
-    unsafe { bindings::ktime_get_mono_fast_ns() }
+/// `int pmdp_set_access_flags(struct vm_area_struct *, unsigned long,
+/// pmd_t *, pmd_t, int)`: `do_huge_pmd_wp_page` reuses the huge page.
+pub(crate) struct PmdpSetAccessFlags;
+
+// SAFETY: `entry` reads no argument.
+unsafe impl EntryHook for PmdpSetAccessFlags {
+    const FUNCTION: &'static CStr = c"pmdp_set_access_flags";
+    const REQUIRED: bool = false;
+    const COUNTS: &'static str = "thp_reuses";
+    hook_status!();
+
+    fn entry(call: &Call) {
+        if THP_CALLERS.contains(call.caller()) {
+            record(&Current::get(), Event::ThpReuse);
+        }
+    }
 }
 
-struct DupMmap;
+/// `void __split_huge_pmd(struct vm_area_struct *, pmd_t *, unsigned long,
+/// bool freeze)`: `do_huge_pmd_wp_page` falls back to 4 KiB pages.
+pub(crate) struct SplitHugePmd;
 
-impl ReturnHandler for DupMmap {
-    type Data = u64;
+// SAFETY: `entry` reads no argument.
+unsafe impl EntryHook for SplitHugePmd {
+    const FUNCTION: &'static CStr = c"__split_huge_pmd";
+    const REQUIRED: bool = false;
+    const COUNTS: &'static str = "thp_splits";
+    hook_status!();
 
-    fn probe() -> &'static Probe {
-        &DUP_MMAP
+    fn entry(call: &Call) {
+        if THP_CALLERS.contains(call.caller()) {
+            record(&Current::get(), Event::ThpSplit);
+        }
     }
+}
 
-    fn entry(_regs: &Regs<'_>) -> Option<u64> {
-        Some(now_ns())
+/// `void wake_up_new_task(struct task_struct *p)`: a fork or clone
+/// succeeded and the child is about to run.
+pub(crate) struct WakeUpNewTask;
+
+// SAFETY: `entry` reads arg 0 as `struct task_struct *`, as declared.
+unsafe impl EntryHook for WakeUpNewTask {
+    const FUNCTION: &'static CStr = c"wake_up_new_task";
+    const REQUIRED: bool = false;
+    const COUNTS: &'static str = "forks";
+    hook_status!();
+
+    fn entry(call: &Call) {
+        // SAFETY: arg 0 is the new task, fully set up and not yet running.
+        if unsafe { glue::cowstat_task_has_new_mm(call.arg(0) as *const c_void) } {
+            FORKS.inc();
+        }
     }
+}
 
-    fn ret(start_ns: u64, regs: &Regs<'_>) {
-        // `dup_mmap` returns 0 or a negative errno; failed forks copy nothing.
-        if regs.return_int() != 0 {
+/// `static int dup_mmap(struct mm_struct *mm, struct mm_struct *oldmm)`.
+pub(crate) struct DupMmap;
+
+// SAFETY: `ret` reads the return value as the `int` it is declared as.
+unsafe impl ReturnHook for DupMmap {
+    const FUNCTION: &'static CStr = c"dup_mmap";
+    const COUNTS: &'static str = "fork_ns, fork_latency";
+    const MAX_ACTIVE: c_int = 64;
+
+    fn ret(elapsed_ns: u64, retval: c_long) {
+        DUP_MMAP_STATUS.count_hit();
+        // 0 or a negative errno; failed copies cost time but copy nothing.
+        if retval as c_int != 0 {
             return;
         }
-        let ns = now_ns().saturating_sub(start_ns);
-        FORKS.inc();
-        FORK_NS.add(ns);
-        FORK_LATENCY.record(ns / 1000);
+        MM_COPIES.inc();
+        FORK_NS.add(elapsed_ns);
+        FORK_LATENCY.record(elapsed_ns / 1000);
     }
 }
 
@@ -183,6 +336,7 @@ impl ReturnHandler for DupMmap {
 pub(crate) fn reset_all() {
     TABLE.reset();
     FORKS.reset();
+    MM_COPIES.reset();
     FORK_NS.reset();
     FORK_LATENCY.reset();
 }
