@@ -9,17 +9,20 @@
 //!
 //! | hook (non-static, 6.12 and 7.x) | called from (caller ranges) | counts |
 //! |---|---|---|
-//! | `do_wp_page` entry | the fault handler | `wp_faults` (attempts) |
+//! | `do_wp_page` entry | the fault handler | `wp_attempts` |
 //! | `ptep_clear_flush` | [`WP_CALLERS`] | `cow_copies`, `cow_zero`, `cow_ksm`, `cow_file`, `cow_unshare` |
 //! | `ptep_clear_flush` | [`HUGETLB_CALLERS`] | `hugetlb_copies` |
 //! | `ptep_set_access_flags` | [`WP_CALLERS`] | `wp_reuses`, `wp_shared` |
 //! | `ptep_set_access_flags` | [`HUGETLB_CALLERS`] | `hugetlb_reuses` |
 //! | `folio_add_new_anon_rmap` | [`FILE_COW_CALLERS`] | `cow_file` (first write to a private file page) |
-//! | `do_huge_pmd_wp_page` entry | the fault handler | `thp_wp_faults` (attempts) |
+//! | `do_huge_pmd_wp_page` entry | the fault handler | `thp_wp_attempts` |
 //! | `pmdp_set_access_flags` | [`THP_CALLERS`] | `thp_reuses` |
 //! | `__split_huge_pmd` | [`THP_CALLERS`] | `thp_splits` |
 //! | `wake_up_new_task` | `kernel_clone` | `forks` (a child with its own mm) |
 //! | `dup_mmap` return | `copy_process` | `fork_ns`, fork latency |
+//!
+//! A write fault that ends in a copy or a reuse counts once in `wp_faults`
+//! (`thp_wp_faults` for huge PMDs), at the same moment as its outcome.
 //!
 //! `wp_page_copy` swaps the PTE with `ptep_clear_flush` only after it
 //! rechecked, under the page-table lock, that the PTE is the one it faulted
@@ -106,10 +109,10 @@ pub(crate) fn resolve_callers() -> Result<Option<&'static CStr>> {
     Ok(None)
 }
 
-/// Counts `event` for the running process.
+/// Counts `event`, and the fault it ends, for the running process.
 #[inline]
 fn record(me: &Current, event: Event) {
-    TABLE.record(me.tgid, &me.comm, event);
+    TABLE.record(me.tgid, &me.comm, event.fault(), event);
 }
 
 /// Declares a hook's static status and the `EntryHook` constants.
@@ -129,7 +132,7 @@ pub(crate) struct DoWpPage;
 unsafe impl EntryHook for DoWpPage {
     const FUNCTION: &'static CStr = c"do_wp_page";
     const REQUIRED: bool = true;
-    const COUNTS: &'static str = "wp_faults (attempts)";
+    const COUNTS: &'static str = "wp_attempts";
     hook_status!();
 
     fn entry(call: &Call) {
@@ -142,7 +145,7 @@ unsafe impl EntryHook for DoWpPage {
         if unsafe { glue::cowstat_vmf_is_unshare(call.arg(0) as *const c_void) } {
             UNSHARE.begin(me.task);
         } else {
-            record(&me, Event::WpFault);
+            record(&me, Event::WpAttempt);
         }
     }
 }
@@ -221,7 +224,9 @@ unsafe impl EntryHook for FolioAddNewAnonRmap {
         // `set_pte_range` installs a new anonymous page only for a write
         // fault on a private file mapping: `do_cow_fault`'s copy.
         if FILE_COW_CALLERS.contains(call.caller()) {
-            record(&Current::get(), Event::CowFile);
+            let me = Current::get();
+            // Not a write-protect fault: the page was not mapped before.
+            TABLE.record(me.tgid, &me.comm, None, Event::CowFile);
         }
     }
 }
@@ -233,13 +238,13 @@ pub(crate) struct DoHugePmdWpPage;
 unsafe impl EntryHook for DoHugePmdWpPage {
     const FUNCTION: &'static CStr = c"do_huge_pmd_wp_page";
     const REQUIRED: bool = false;
-    const COUNTS: &'static str = "thp_wp_faults (attempts)";
+    const COUNTS: &'static str = "thp_wp_attempts";
     hook_status!();
 
     fn entry(call: &Call) {
         // SAFETY: arg 0 is this fault's `struct vm_fault *`.
         if !unsafe { glue::cowstat_vmf_is_unshare(call.arg(0) as *const c_void) } {
-            record(&Current::get(), Event::ThpWpFault);
+            record(&Current::get(), Event::ThpWpAttempt);
         }
     }
 }

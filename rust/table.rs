@@ -26,8 +26,14 @@ const MAX_PROBES: usize = 16;
 /// counted where the kernel commits to it (docs/proc-interface.md).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Event {
-    /// A write fault on a write-protected PTE was entered (an attempt).
-    WpFault = 0,
+    /// `do_wp_page` was entered for a write (an attempt; a fault that bails
+    /// out and is retried counts again).
+    WpAttempt = 0,
+    /// `do_huge_pmd_wp_page` was entered for a write (an attempt).
+    ThpWpAttempt,
+    /// A write fault on a write-protected PTE ended in a copy or a reuse;
+    /// counted with its outcome, by [`Event::fault`].
+    WpFault,
     /// A private page was made writable in place (no copy).
     WpReuse,
     /// A shared mapping's page was made writable (never copies).
@@ -42,7 +48,8 @@ pub(crate) enum Event {
     CowFile,
     /// A page was copied to satisfy a GUP unshare request (not a write).
     CowUnshare,
-    /// A write fault on a write-protected huge PMD was entered.
+    /// A write fault on a write-protected huge PMD ended in a reuse or a
+    /// split; counted with its outcome.
     ThpWpFault,
     /// A huge page was made writable in place.
     ThpReuse,
@@ -54,7 +61,7 @@ pub(crate) enum Event {
     HugetlbReuse,
 }
 
-pub(crate) const EVENTS: usize = 13;
+pub(crate) const EVENTS: usize = 15;
 
 impl Event {
     /// Every event, in `/proc/cowstat/stats` order: interface version 1's
@@ -73,13 +80,34 @@ impl Event {
         Event::ThpSplit,
         Event::HugetlbCopy,
         Event::HugetlbReuse,
+        Event::WpAttempt,
+        Event::ThpWpAttempt,
     ];
     /// How many of [`Event::ALL`] come before `forks` in `stats`.
     pub(crate) const V1: usize = 7;
 
+    /// The fault an outcome usually ends, counted together with it, so a
+    /// reader (which reads outcomes first) never sees more outcomes than
+    /// faults. (`cow_file` from `do_cow_fault` ends no write-protect fault:
+    /// its hook passes no fault to [`ProcessTable::record`].)
+    pub(crate) const fn fault(self) -> Option<Event> {
+        match self {
+            Event::WpReuse
+            | Event::WpShared
+            | Event::CowCopy
+            | Event::CowZero
+            | Event::CowKsm
+            | Event::CowFile => Some(Event::WpFault),
+            Event::ThpReuse | Event::ThpSplit => Some(Event::ThpWpFault),
+            _ => None,
+        }
+    }
+
     /// The counter's name in `/proc/cowstat/stats`.
     pub(crate) const fn name(self) -> &'static str {
         match self {
+            Event::WpAttempt => "wp_attempts",
+            Event::ThpWpAttempt => "thp_wp_attempts",
             Event::WpFault => "wp_faults",
             Event::WpReuse => "wp_reuses",
             Event::WpShared => "wp_shared",
@@ -140,8 +168,10 @@ impl Slot {
     }
 
     fn counts(&self) -> Counts {
-        // Outcomes first, then attempts: an attempt is counted before its
-        // outcome, so this order never shows more outcomes than attempts.
+        // Outcomes first (highest index), then faults, then attempts: each
+        // is counted no later than the one after it in this order, so a
+        // reader never sees more outcomes than faults or faults than
+        // attempts.
         let mut counts = Counts::default();
         for (i, counter) in self.counters.iter().enumerate().rev() {
             counts.0[i] = counter.get();
@@ -178,12 +208,16 @@ impl ProcessTable {
         }
     }
 
-    /// Counts `event` for process `tgid`, whose command name is now `comm`
+    /// Counts `event`, and the `fault` it ends if any, for process `tgid`,
+    /// whose command name is now `comm`
     /// (16 bytes as two native-endian words). Lock-free; safe in probe
     /// context.
     #[inline]
-    pub(crate) fn record(&self, tgid: i32, comm: &[u64; 2], event: Event) {
+    pub(crate) fn record(&self, tgid: i32, comm: &[u64; 2], fault: Option<Event>, event: Event) {
         let slot = self.slot_for(tgid);
+        if let Some(fault) = fault {
+            slot.counters[fault as usize].inc();
+        }
         slot.counters[event as usize].inc();
         // Keep the latest name: a forked child faults first under its
         // parent's name and only then execs. Store only on change.

@@ -75,14 +75,15 @@ cow-demo fork --heap 8M --pages 23 --thp on --pattern stride:256 >"$out" 2>&1
 demo_ok
 result thp_split $? "child writes 23 pages in 4 shared huge pages: child thp_wp_faults/cow_copies = $(demo_row thp_wp_faults | awk '{print $4}')/$(demo_row cow_copies | awk '{print $4}') (expected 4/23)" \
 	"the first write into a shared huge page enters do_huge_pmd_wp_page" \
-	"(one thp_wp_fault per huge page), which splits it; then 4 KiB COW" \
-	"(LAB TODO 3 in lab/starter/hooks.rs)"
+	"(one thp_wp_fault per huge page), which splits it with" \
+	"__split_huge_pmd (Event::ThpSplit); then 4 KiB COW"
 
 cow-demo fork --heap 8M --pages 23 --thp on --pattern stride:256 --write-after-exit >"$out" 2>&1
 demo_ok
 result thp_reuse $? "parent writes 4 huge pages after the child exited: parent thp_wp_faults/wp_faults = $(demo_row thp_wp_faults | awk '{print $2}')/$(demo_row wp_faults | awk '{print $2}') (expected 4/0)" \
 	"an unshared huge page is reused whole at PMD level: one" \
-	"thp_wp_fault per huge page, no 4 KiB faults (LAB TODO 3)"
+	"thp_wp_fault per huge page, no 4 KiB faults: pmdp_set_access_flags" \
+	"called from do_huge_pmd_wp_page is Event::ThpReuse (LAB TODO 3)"
 
 echo "grade: $pass of $total checks passed"
 if [ "$pass" = "$total" ]; then
