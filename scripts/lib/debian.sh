@@ -33,9 +33,11 @@ in_root() {
 # registry_check STEP: die naming STEP when the Debian registry cannot be
 # reached; return quietly when it can (the failure was something else).
 registry_check() {
-	local host=${DEBIAN_MIRROR#*://}
+	local host=${DEBIAN_MIRROR#*://} port=80
 	host=${host%%/*}
-	timeout 10 bash -c "exec 3<>/dev/tcp/$host/80" 2>/dev/null ||
+	[[ $DEBIAN_MIRROR == https:* ]] && port=443
+	[[ $host == *:* ]] && { port=${host##*:}; host=${host%:*}; }
+	timeout 10 bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null ||
 		die "step '$1' needs the Debian registry ($host), which is unreachable from this machine"
 }
 
