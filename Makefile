@@ -1,6 +1,20 @@
 # SPDX-License-Identifier: GPL-2.0
 # cowstat developer entry points. `make help` lists them.
 
+# Which kernel: own (the project's 6.12 tree, build/kernel) or debian (Debian
+# 13's stock Rust-enabled kernel from trixie-backports: scripts/debian-kernel).
+TARGET ?= own
+ifeq ($(filter $(TARGET),own debian),)
+$(error TARGET=$(TARGET): use TARGET=own or TARGET=debian)
+endif
+# Goals that know only the project's kernel so far.
+OWN_ONLY_GOALS := test test-host test-guest test-debug bench clippy dist lab-grade
+ifeq ($(TARGET),debian)
+ifneq ($(filter $(OWN_ONLY_GOALS),$(MAKECMDGOALS)),)
+$(error TARGET=debian does not apply to '$(filter $(OWN_ONLY_GOALS),$(MAKECMDGOALS))' yet; it works with module, vm, demo and demo-redis)
+endif
+endif
+
 KDIR_DEFAULT := $(CURDIR)/build/kernel
 KDIR ?= $(KDIR_DEFAULT)
 # Modules must be built with the kernel's compiler; build-kernel records it.
@@ -14,6 +28,7 @@ CRATE := $(CURDIR)/userspace-demo
 MUSL := x86_64-unknown-linux-musl
 COW_DEMO := $(BUILD)/cow-demo
 MODULE := $(BUILD)/cowstat.ko
+MODULE_DEBIAN := $(BUILD)/debian/cowstat.ko
 KMAKE = $(MAKE) --no-print-directory -C $(KDIR) M=$(CURDIR) $(if $(LLVM),LLVM=$(LLVM))
 
 .PHONY: test-debug
@@ -35,6 +50,7 @@ help:
 	@echo 'make dist        course-lab student bundle (build/dist/cowstat-lab-VERSION.tar.gz)'
 	@echo 'make lab-grade [LAB=starter|solution]   build the lab module and grade it in the VM'
 	@echo 'make KDIR=/path/to/kernel      build against another Rust-enabled kernel'
+	@echo 'make module|vm|demo|demo-redis TARGET=debian   the same on Debian 13'"'"'s stock kernel'
 
 setup:
 	@scripts/setup-host
@@ -49,9 +65,15 @@ endif
 check-kdir:
 	@test -f $(KDIR)/rust/libkernel.rmeta || { echo "error: KDIR=$(KDIR) has no Rust metadata (rust/libkernel.rmeta): build it with CONFIG_RUST=y, or omit KDIR to use the project's kernel" >&2; exit 2; }
 
+ifeq ($(TARGET),debian)
+# Built in the Debian 13 root against Debian's own kernel (scripts/debian-kernel).
+module: setup
+	@scripts/build-module-debian $(CURDIR) $(MODULE_DEBIAN) >/dev/null
+else
 module: kernel check-kdir
 	@$(KMAKE) modules
 	@mkdir -p $(dir $(MODULE)) && cp cowstat.ko $(MODULE)
+endif
 
 cow-demo: setup
 	@cd $(CRATE) && cargo build --quiet --release --locked --target $(MUSL)
@@ -61,13 +83,13 @@ cow-demo: setup
 		-exec cp {} $(BUILD)/bin/ \;
 
 vm: module cow-demo
-	@scripts/vm-run --interactive
+	@scripts/vm-run --target $(TARGET) --interactive
 
 demo: module cow-demo
-	@scripts/demo
+	@COWSTAT_TARGET=$(TARGET) scripts/demo
 
 demo-redis: module cow-demo
-	@scripts/demo-redis
+	@COWSTAT_TARGET=$(TARGET) scripts/demo-redis
 
 test: module cow-demo
 	@scripts/run-tests
@@ -103,4 +125,4 @@ lab-grade: module cow-demo
 
 clean:
 	-@test -d $(KDIR) && $(KMAKE) clean
-	rm -rf $(BUILD)/cowstat.ko $(COW_DEMO) $(BUILD)/vm
+	rm -rf $(BUILD)/cowstat.ko $(MODULE_DEBIAN) $(COW_DEMO) $(BUILD)/vm
