@@ -165,7 +165,7 @@ fn show_probes(out: &mut SeqFile<'_>) -> fmt::Result {
         hooks::DupMmap::COUNTS
     )?;
     writeln!(out)?;
-    writeln!(out, "{:<24} {:<12} part of", "caller", "status")?;
+    writeln!(out, "{:<28} {:<12} part of", "caller", "status")?;
     write_callers(out, &hooks::WP_CALLERS, "write-protect fault")?;
     write_callers(out, &hooks::THP_CALLERS, "huge PMD write fault")?;
     write_callers(out, &hooks::HUGETLB_CALLERS, "hugetlb write fault")?;
@@ -176,7 +176,7 @@ fn write_callers<const N: usize>(out: &mut SeqFile<'_>, set: &Callers<N>, part: 
     for (name, present) in set.each() {
         let name = name.to_str().map_err(|_| fmt::Error)?;
         let status = if present { "function" } else { "inlined/none" };
-        writeln!(out, "{name:<24} {status:<12} {part}")?;
+        writeln!(out, "{name:<28} {status:<12} {part}")?;
     }
     Ok(())
 }
