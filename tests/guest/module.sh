@@ -8,7 +8,7 @@ KO=${COWSTAT_KO:-/lib/cowstat/cowstat.ko}
 P=/proc/cowstat
 
 ktap_header
-ktap_plan 19
+ktap_plan 25
 
 # --- the files and their modes ---
 modes=""
@@ -18,12 +18,18 @@ done
 ktap_expect_eq "proc_files_and_modes" " stats:644 procs:444 probes:444 fork_latency:444" "$modes"
 
 names=$(cut -d' ' -f1 $P/stats | tr '\n' ' ')
-ktap_expect_eq "stats_counter_names" "wp_faults cow_copies cow_zero wp_reuses wp_shared cow_unshare thp_wp_faults forks fork_ns " "$names"
+ktap_expect_eq "stats_counter_names" "wp_faults cow_copies cow_zero wp_reuses wp_shared cow_unshare thp_wp_faults forks fork_ns cow_ksm cow_file thp_reuses thp_splits hugetlb_copies hugetlb_reuses wp_attempts thp_wp_attempts mm_copies unshare_untracked " "$names"
 
-for fn in do_wp_page wp_page_copy do_huge_pmd_wp_page dup_mmap; do
-	st=$(awk -v f=$fn '$1 == f { print $3 }' $P/probes)
+# Every hook is attached on both kernels the project tests (6.12 and
+# Debian's 7.x): the hook table above the blank line of `probes`.
+for fn in do_wp_page ptep_clear_flush ptep_set_access_flags folio_add_new_anon_rmap \
+	do_huge_pmd_wp_page pmdp_set_access_flags __split_huge_pmd wake_up_new_task dup_mmap; do
+	st=$(awk -v f=$fn '/^$/ { exit } $1 == f { print $3 }' $P/probes)
 	ktap_expect_eq "probe_${fn}_active" active "$st"
 done
+# The write-protect path's own function must exist for the caller filter.
+st=$(awk '/^caller/ { c = 1 } c && $1 == "do_wp_page" { print $2 }' $P/probes)
+ktap_expect_eq "caller_do_wp_page_is_a_function" function "$st"
 
 hdr=$(head -1 $P/procs | tr -s ' ')
 ktap_expect_eq "procs_header" " pid comm wp_faults cow_copies cow_zero wp_reuses thp_wp_faults" "$hdr"
