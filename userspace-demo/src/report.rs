@@ -171,13 +171,13 @@ pub fn render_stats(r: &StatsReport) -> String {
     if let Some(p) = &r.probes {
         let _ = writeln!(out, "\n{}/probes", r.source);
         let mut t = Table::new(
-            &["function", "kind", "status", "hits", "missed"],
+            &["function", "kind", "status", "hits", "counts"],
             &[
                 Align::Left,
                 Align::Left,
                 Align::Left,
                 Align::Right,
-                Align::Right,
+                Align::Left,
             ],
         );
         for x in p {
@@ -186,7 +186,7 @@ pub fn render_stats(r: &StatsReport) -> String {
                 x.kind.clone(),
                 x.status.clone(),
                 x.hits.to_string(),
-                x.missed.to_string(),
+                x.counts.clone(),
             ]);
         }
         out.push_str(&t.render());

@@ -152,12 +152,12 @@ pub struct ProbeRow {
     pub function: String,
     /// `ftrace` or `kretprobe` (`kprobe` on modules before session 2).
     pub kind: String,
-    /// `active` or `missing`.
+    /// `active`, `missing` or `leaked`.
     pub status: String,
     /// Times the probe fired.
     pub hits: u64,
-    /// The kernel's nmissed.
-    pub missed: u64,
+    /// The counters its calls feed.
+    pub counts: String,
 }
 
 /// One row of the `fork_latency` log2 histogram (microseconds).
@@ -321,18 +321,23 @@ fn check_procs_header_fast(text: &str) -> Result<(), ParseError> {
     Ok(())
 }
 
-/// Parses `probes`: a header then `function kind status hits missed` rows.
+/// Parses `probes`: a header, then `function kind status hits counts...`
+/// rows up to the first blank line (the caller table that follows is for
+/// people).
 pub fn parse_probes(text: &str) -> Result<Vec<ProbeRow>, ParseError> {
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let toks: Vec<&str> = line.split_whitespace().collect();
-        if toks.is_empty() || (i == 0 && toks[0] == "function") {
+        if toks.is_empty() {
+            break;
+        }
+        if i == 0 && toks[0] == "function" {
             continue;
         }
-        if toks.len() != 5 {
+        if toks.len() < 4 {
             return Err(ParseError::new(
                 i + 1,
-                "expected 'function kind status hits missed'",
+                "expected 'function kind status hits counts'",
             ));
         }
         rows.push(ProbeRow {
@@ -340,7 +345,7 @@ pub fn parse_probes(text: &str) -> Result<Vec<ProbeRow>, ParseError> {
             kind: toks[1].to_string(),
             status: toks[2].to_string(),
             hits: num(toks[3], i + 1, "hits")?,
-            missed: num(toks[4], i + 1, "missed")?,
+            counts: toks[4..].join(" "),
         });
     }
     Ok(rows)
@@ -546,11 +551,14 @@ mod tests {
   41234 my prog name             1          1        0         0             0
       - <other>                 12         12        0         0             0
 ";
-    const PROBES: &str = "function             kind       status    hits      missed
-do_wp_page           ftrace     active    1234      0
-wp_page_copy         ftrace     active    1100      0
-do_huge_pmd_wp_page  ftrace     missing   0         0
-dup_mmap             kretprobe  active    17        2
+    const PROBES: &str = "function                 kind      status        hits  counts
+do_wp_page               ftrace    active        1234  wp_attempts
+ptep_clear_flush         ftrace    active        1100  cow_* copies, hugetlb_copies
+do_huge_pmd_wp_page      ftrace    missing          0  thp_wp_attempts
+dup_mmap                 kretprobe active          17  fork_ns, fork_latency
+
+caller                       status       part of
+do_wp_page                   function     write-protect fault
 ";
     const HIST: &str = "     usecs               : count     distribution
          0 -> 1          : 0        |                                        |
@@ -666,8 +674,8 @@ dup_mmap             kretprobe  active    17        2
         assert_eq!(p[0].hits, 1234);
         assert_eq!(p[2].status, "missing");
         assert_eq!(p[3].kind, "kretprobe");
-        assert_eq!(p[3].missed, 2);
-        assert!(parse_probes("function kind status hits missed\nx y z 1\n").is_err());
+        assert_eq!(p[1].counts, "cow_* copies, hugetlb_copies");
+        assert!(parse_probes("function kind status hits counts\nx y z\n").is_err());
     }
 
     #[test]
