@@ -35,12 +35,15 @@ use kernel::prelude::*;
 
 mod callers;
 mod counter;
+mod event;
+mod exited;
 mod files;
 mod ftrace;
 mod glue;
 mod histogram;
 mod hooks;
 mod kretprobe;
+mod pidns;
 mod procfs;
 mod table;
 mod task;
@@ -76,10 +79,35 @@ struct CowStat {
     _dir: ProcDir,
     _fork_probe: Option<ReturnProbe>,
     _hooks: KVec<Hook>,
+    // Last: drops the table's namespace references once no hook can run.
+    _table: TableRefs,
+}
+
+/// Releases the process table's pid namespace references on unload.
+///
+/// # Invariants
+///
+/// Dropped only after every hook that can touch the table is detached
+/// (the fields before it in [`CowStat`]).
+struct TableRefs;
+
+impl Drop for TableRefs {
+    fn drop(&mut self) {
+        hooks::TABLE.release_all();
+    }
 }
 
 impl kernel::Module for CowStat {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        // Declared first, so it is dropped last on every early return too.
+        let table_refs = TableRefs;
+        // Each hook's per-CPU hit counter is its position in the table.
+        for (i, hook) in hooks::ENTRY_HOOKS.iter().enumerate() {
+            if (hook.status)().index() as usize != i {
+                pr_err!("hook table out of order at {}: not loading\n", i);
+                return Err(EINVAL);
+            }
+        }
         if let Some(missing) = hooks::resolve_callers()? {
             pr_err!(
                 "{} is not a function on kernel {}: cannot count copy-on-write here; not loading\n",
@@ -129,6 +157,7 @@ impl kernel::Module for CowStat {
             _dir: dir,
             _fork_probe: fork_probe,
             _hooks: attached,
+            _table: table_refs,
         })
     }
 }

@@ -4,16 +4,18 @@
 
 use crate::{
     callers::Callers,
+    event::Event,
     hooks::{self, DUP_MMAP_STATUS, ENTRY_HOOKS, FORKS, FORK_LATENCY, FORK_NS, MM_COPIES, TABLE, UNSHARE},
     kretprobe::ReturnHook,
+    pidns::Reader,
     procfs::{ProcFile, SeqFile, Writer},
-    table::{Event, Row},
+    table::Row,
 };
 use core::fmt::{self, Write};
 use kernel::prelude::*;
 
 /// Every file, in creation order; the index is the file's id in glue.c.
-pub(crate) static FILES: [ProcFile; 4] = [
+pub(crate) static FILES: [ProcFile; 6] = [
     ProcFile {
         name: c"stats",
         mode: 0o644,
@@ -42,6 +44,20 @@ pub(crate) static FILES: [ProcFile; 4] = [
         size_hint: no_hint,
         write: None,
     },
+    ProcFile {
+        name: c"self",
+        mode: 0o444,
+        show: show_self,
+        size_hint: no_hint,
+        write: None,
+    },
+    ProcFile {
+        name: c"pid",
+        mode: 0o666,
+        show: show_pid,
+        size_hint: no_hint,
+        write: Some(write_pid),
+    },
 ];
 
 fn no_hint() -> usize {
@@ -49,7 +65,7 @@ fn no_hint() -> usize {
 }
 
 /// `stats`: global counters, one `name value` per line.
-fn show_stats(out: &mut SeqFile<'_>) -> fmt::Result {
+fn show_stats(out: &mut SeqFile<'_>, _arg: i64) -> fmt::Result {
     // New counters go at the end: scripts read these by name, people by
     // position.
     let totals = TABLE.totals();
@@ -68,7 +84,7 @@ fn show_stats(out: &mut SeqFile<'_>) -> fmt::Result {
 
 /// Writing `0` to `stats` resets everything; only for `CAP_SYS_ADMIN` in
 /// the initial user namespace, checked at write time.
-fn write_stats(data: &[u8], writer: Writer) -> Result {
+fn write_stats(data: &[u8], writer: Writer, _arg: &mut i64) -> Result {
     if writer != Writer::Admin {
         return Err(EPERM);
     }
@@ -91,21 +107,27 @@ const PROCS_COLUMNS: [Event; 5] = [
 ];
 
 fn procs_size_hint() -> usize {
-    // 80 bytes a line (78 + newline, rounded), header and <other> row.
+    // 81 bytes a line (80 + newline), header and <other> row.
     let mut rows = 2;
-    TABLE.for_each_row(|_| rows += 1);
-    rows * 80
+    TABLE.for_each_row(&Reader::current(), |_| rows += 1);
+    rows * 81
 }
 
-/// `procs`: one row per process that had a counted event.
-fn show_procs(out: &mut SeqFile<'_>) -> fmt::Result {
+fn write_header(out: &mut SeqFile<'_>) -> fmt::Result {
     writeln!(
         out,
-        "{:>7} {:<16} {:>9} {:>10} {:>8} {:>9} {:>13}",
+        "{:>7} {:<16} {:>9} {:>10} {:>8} {:>9} {:>13} S",
         "pid", "comm", "wp_faults", "cow_copies", "cow_zero", "wp_reuses", "thp_wp_faults"
-    )?;
+    )
+}
+
+/// `procs`: one row per live process with a counted event, then the final
+/// rows of recently ended ones (`S` column `X`), then `<other>`; pids as
+/// the reader's pid namespace sees them, and only processes in it.
+fn show_procs(out: &mut SeqFile<'_>, _arg: i64) -> fmt::Result {
+    write_header(out)?;
     let mut result = Ok(());
-    TABLE.for_each_row(|row| {
+    TABLE.for_each_row(&Reader::current(), |row| {
         if result.is_ok() {
             result = write_row(out, row);
         }
@@ -113,24 +135,75 @@ fn show_procs(out: &mut SeqFile<'_>) -> fmt::Result {
     result
 }
 
+/// `self`: the reading process's own row, with the `procs` header. One hash
+/// lookup: what a Redis BGSAVE child measuring itself reads.
+fn show_self(out: &mut SeqFile<'_>, _arg: i64) -> fmt::Result {
+    let reader = Reader::current();
+    write_header(out)?;
+    match TABLE.row_of(&reader, crate::task::own_pid()) {
+        Some(row) => write_row(out, &row),
+        None => Ok(()),
+    }
+}
+
+/// `pid`: write a pid (as the writer's namespace numbers it), then read that
+/// process's row, live or recently ended; no other row is looked at.
+fn show_pid(out: &mut SeqFile<'_>, arg: i64) -> fmt::Result {
+    write_header(out)?;
+    let Ok(nr) = i32::try_from(arg) else {
+        return Ok(());
+    };
+    if nr <= 0 {
+        return Ok(());
+    }
+    match TABLE.row_of(&Reader::current(), nr) {
+        Some(row) => write_row(out, &row),
+        None => Ok(()),
+    }
+}
+
+/// Parses a decimal pid, with an optional newline. `ESRCH` if no such
+/// process is alive or recently ended in the writer's namespace.
+fn write_pid(data: &[u8], _writer: Writer, arg: &mut i64) -> Result {
+    let text = data.strip_suffix(b"\n").unwrap_or(data);
+    let text = core::str::from_utf8(text).map_err(|_| EINVAL)?;
+    let nr: i32 = text.parse().map_err(|_| EINVAL)?;
+    if nr <= 0 {
+        return Err(EINVAL);
+    }
+    if TABLE.row_of(&Reader::current(), nr).is_none() {
+        return Err(ESRCH);
+    }
+    *arg = i64::from(nr);
+    Ok(())
+}
+
 fn write_row(out: &mut SeqFile<'_>, row: &Row) -> fmt::Result {
-    match row.tgid {
-        Some(tgid) => write!(out, "{tgid:>7} ")?,
+    match row.pid {
+        Some(pid) => write!(out, "{pid:>7} ")?,
         None => write!(out, "{:>7} ", "-")?,
     }
     let mut comm = [0u8; 16];
-    let name: &[u8] = if row.tgid.is_some() { &row.comm } else { b"<other>" };
-    let len = printable_comm(name, &mut comm);
+    let len = printable_comm(&row.comm, &mut comm);
     // `printable_comm` only produces ASCII, so this cannot fail.
     let comm = core::str::from_utf8(&comm[..len]).map_err(|_| fmt::Error)?;
     let [faults, copies, zero, reuses, thp] = PROCS_COLUMNS.map(|e| row.counts.get(e));
-    writeln!(out, "{comm:<16} {faults:>9} {copies:>10} {zero:>8} {reuses:>9} {thp:>13}")
+    let state = match (row.pid, row.exited) {
+        (None, _) => "-",
+        (_, true) => "X",
+        _ => "L",
+    };
+    writeln!(out, "{comm:<16} {faults:>9} {copies:>10} {zero:>8} {reuses:>9} {thp:>13} {state}")
 }
 
 /// Copies a NUL-padded command name, replacing anything that is not
 /// printable ASCII or is a space with `?`, so columns stay splittable on
 /// whitespace. Returns the length written.
 fn printable_comm(name: &[u8], out: &mut [u8; 16]) -> usize {
+    if name[0] == 0 {
+        out[0] = b'?';
+        return 1;
+    }
     let mut len = 0;
     for (&b, slot) in name.iter().take_while(|&&b| b != 0).zip(out.iter_mut()) {
         *slot = if b.is_ascii_graphic() { b } else { b'?' };
@@ -141,7 +214,7 @@ fn printable_comm(name: &[u8], out: &mut [u8; 16]) -> usize {
 
 /// `probes`: each hook, whether it is attached, how often it ran and what
 /// it counts; then the caller functions the counting hooks filter on.
-fn show_probes(out: &mut SeqFile<'_>) -> fmt::Result {
+fn show_probes(out: &mut SeqFile<'_>, _arg: i64) -> fmt::Result {
     writeln!(out, "{:<24} {:<9} {:<7} {:>10}  counts", "function", "kind", "status", "hits")?;
     for hook in &ENTRY_HOOKS {
         let status = (hook.status)();
@@ -182,6 +255,6 @@ fn write_callers<const N: usize>(out: &mut SeqFile<'_>, set: &Callers<N>, part: 
 }
 
 /// `fork_latency`: log2 histogram of `dup_mmap` time in microseconds.
-fn show_fork_latency(out: &mut SeqFile<'_>) -> fmt::Result {
+fn show_fork_latency(out: &mut SeqFile<'_>, _arg: i64) -> fmt::Result {
     FORK_LATENCY.write_to(out, "usecs")
 }

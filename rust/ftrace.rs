@@ -16,7 +16,6 @@
 
 use crate::{
     callers::function_range,
-    counter::Counter,
     glue::{self, FtraceOps, FtraceRegs},
 };
 use core::{
@@ -81,16 +80,22 @@ const LEAKED: u8 = 3;
 /// A hook's state and hit count, readable at any time.
 pub(crate) struct HookStatus {
     state: AtomicU8,
-    hits: Counter,
+    /// Index of its per-CPU hit counter in rust/glue.c (< 16).
+    index: u32,
 }
 
 impl HookStatus {
-    /// Not attached, no hits (usable in statics).
-    pub(crate) const fn new() -> Self {
+    /// Not attached, hit counter `index` (usable in statics).
+    pub(crate) const fn new(index: u32) -> Self {
         Self {
             state: AtomicU8::new(IDLE),
-            hits: Counter::new(),
+            index,
         }
+    }
+
+    /// The per-CPU hit counter this status uses.
+    pub(crate) fn index(&self) -> u32 {
+        self.index
     }
 
     /// `active`, `missing` (never attached: absent on this kernel) or
@@ -103,9 +108,11 @@ impl HookStatus {
         }
     }
 
-    /// Counts one call (for hooks that are not ftrace callbacks).
+    /// Counts one call: a per-CPU increment, no line shared between CPUs.
+    #[inline]
     pub(crate) fn count_hit(&self) {
-        self.hits.inc();
+        // SAFETY: No pointers; an out-of-range index is ignored by the glue.
+        unsafe { glue::cowstat_hit(self.index) };
     }
 
     /// Marks a hook attached by other means as active or not.
@@ -113,9 +120,10 @@ impl HookStatus {
         self.state.store(if active { ACTIVE } else { IDLE }, Ordering::Release);
     }
 
-    /// Calls seen since load.
+    /// Calls seen since load (a sum over CPUs).
     pub(crate) fn hits(&self) -> u64 {
-        self.hits.get()
+        // SAFETY: No pointers.
+        unsafe { glue::cowstat_hits_sum(self.index) }
     }
 }
 
@@ -240,7 +248,7 @@ unsafe extern "C" fn trampoline<H: EntryHook>(
     let Some(fregs) = NonNull::new(fregs) else {
         return;
     };
-    H::status().hits.inc();
+    H::status().count_hit();
     H::entry(&Call {
         caller: parent_ip as usize,
         fregs,

@@ -21,14 +21,20 @@
 #include <linux/kprobes.h>
 #include <linux/ktime.h>
 #include <linux/mm.h>
+#include <linux/percpu.h>
+#include <linux/pid_namespace.h>
 #include <linux/proc_fs.h>
+#include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
+#include <linux/seqlock.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
 #include <linux/utsname.h>
+
+#include "glue.h"
 
 /* ---- Symbols ------------------------------------------------------------ */
 
@@ -121,8 +127,6 @@ notrace unsigned long cowstat_fregs_arg(struct ftrace_regs *fregs,
 
 /* ---- Timed return probes (kretprobe) ------------------------------------ */
 
-typedef void (*cowstat_ret_fn)(u64 elapsed_ns, long retval);
-
 struct cowstat_kretprobe {
 	struct kretprobe rp;
 	cowstat_ret_fn ret;
@@ -178,6 +182,139 @@ void cowstat_kretprobe_free(struct cowstat_kretprobe *k)
 {
 	unregister_kretprobe(&k->rp);
 	kfree(k);
+}
+
+/* ---- Per-CPU hit counters ----------------------------------------------- */
+
+/*
+ * One counter per hook and CPU: a hook's hit count costs no cache line
+ * shared between CPUs. Rust names the hooks by index (rust/ftrace.rs).
+ */
+#define COWSTAT_MAX_HOOKS 16
+static DEFINE_PER_CPU(u64, cowstat_hits[COWSTAT_MAX_HOOKS]);
+
+notrace void cowstat_hit(unsigned int hook)
+{
+	if (hook < COWSTAT_MAX_HOOKS)
+		this_cpu_inc(cowstat_hits[hook]);
+}
+
+u64 cowstat_hits_sum(unsigned int hook)
+{
+	u64 sum = 0;
+	int cpu;
+
+	if (hook >= COWSTAT_MAX_HOOKS)
+		return 0;
+	for_each_possible_cpu(cpu)
+		sum += per_cpu(cowstat_hits[hook], cpu);
+	return sum;
+}
+
+/* ---- Process identity and pid namespaces -------------------------------- */
+
+/*
+ * The pid numbers of the current process, one per pid namespace level from
+ * the initial namespace (level 0) down to its own: @ns[i] is that level's
+ * namespace (an identity to compare, never dereferenced by Rust), @nr[i] the
+ * tgid there. Fills at most @max levels; returns the process's level.
+ * Takes a reference on the process's own namespace, which keeps @ns[0..]
+ * from being freed and reused while cowstat holds the row: drop it with
+ * cowstat_put_pid_ns().
+ */
+notrace int cowstat_current_pids(unsigned long *ns, int *nr, int max,
+				 unsigned long *ref)
+{
+	struct pid *pid = task_tgid(current);
+	int level = pid->level, i;
+
+	for (i = 0; i <= level && i < max; i++) {
+		ns[i] = (unsigned long)pid->numbers[i].ns;
+		nr[i] = pid->numbers[i].nr;
+	}
+	*ref = (unsigned long)get_pid_ns(pid->numbers[level].ns);
+	return level;
+}
+
+void cowstat_put_pid_ns(unsigned long ns)
+{
+	put_pid_ns((struct pid_namespace *)ns);
+}
+
+/* The current process's tgid in its own pid namespace. */
+int cowstat_current_vtgid(void)
+{
+	return task_tgid_vnr(current);
+}
+
+/* The reader's pid namespace and its level. */
+unsigned long cowstat_reader_ns(int *level)
+{
+	struct pid_namespace *ns = task_active_pid_ns(current);
+
+	*level = ns->level;
+	return (unsigned long)ns;
+}
+
+/* The global tgid of process @nr in the reader's namespace, or 0. */
+int cowstat_global_tgid(int nr)
+{
+	struct task_struct *t;
+	int tgid = 0;
+
+	rcu_read_lock();
+	t = pid_task(find_vpid(nr), PIDTYPE_PID);
+	if (t)
+		tgid = t->tgid;
+	rcu_read_unlock();
+	return tgid;
+}
+
+/*
+ * @task is being reaped: if it is its thread group's leader, the whole
+ * process is gone (the leader is released last), and its tgid is returned;
+ * otherwise 0. A leader replaced by an exec'ing thread (de_thread) is not
+ * its group's leader any more, so it does not end the process.
+ */
+notrace int cowstat_released_process(const void *task)
+{
+	const struct task_struct *p = task;
+
+	return p->group_leader == p ? p->tgid : 0;
+}
+
+/*
+ * Moving an exited process's counts from its row into the retired totals is
+ * a write section of this seqlock, so a reader that sums rows and retired
+ * totals never sees the counts twice or not at all.
+ */
+static DEFINE_SEQLOCK(cowstat_retire_lock);
+
+notrace void cowstat_retire_begin(void)
+{
+	write_seqlock(&cowstat_retire_lock);
+}
+
+notrace void cowstat_retire_end(void)
+{
+	write_sequnlock(&cowstat_retire_lock);
+}
+
+unsigned int cowstat_retire_read_begin(void)
+{
+	return read_seqbegin(&cowstat_retire_lock);
+}
+
+bool cowstat_retire_read_retry(unsigned int seq)
+{
+	return read_seqretry(&cowstat_retire_lock, seq);
+}
+
+/* Waits until every CPU has left the hooks it was in (they run with
+ * preemption off). */
+void cowstat_synchronize(void)
+{
+	synchronize_rcu();
 }
 
 /* ---- Fault-path inspection ---------------------------------------------- */
@@ -257,26 +394,49 @@ const char *cowstat_kernel_release(void)
 
 /* ---- procfs ------------------------------------------------------------- */
 
-/* Implemented in Rust (rust/procfs.rs); @id says which file. */
-size_t cowstat_rs_size_hint(unsigned long id);
-int cowstat_rs_show(struct seq_file *m, unsigned long id);
-int cowstat_rs_write(unsigned long id, const u8 *data, size_t len, bool admin);
-
+/*
+ * The file callbacks are in Rust (glue.h). @id says which file; @arg is the
+ * open file's own argument (the pid a query file was given), set by write.
+ */
 #define COWSTAT_MAX_WRITE 64
+
+/* Per open file: which file, and its argument. */
+struct cowstat_open {
+	unsigned long id;
+	long arg;
+};
 
 static int cowstat_show(struct seq_file *m, void *v)
 {
-	return cowstat_rs_show(m, (unsigned long)m->private);
+	struct cowstat_open *o = m->private;
+
+	return cowstat_rs_show(m, o->id, READ_ONCE(o->arg));
 }
 
 static int cowstat_open(struct inode *inode, struct file *file)
 {
-	unsigned long id = (unsigned long)pde_data(inode);
-	size_t hint = cowstat_rs_size_hint(id);
+	struct cowstat_open *o = kzalloc(sizeof(*o), GFP_KERNEL);
+	size_t hint;
+	int ret;
 
-	if (hint)
-		return single_open_size(file, cowstat_show, (void *)id, hint);
-	return single_open(file, cowstat_show, (void *)id);
+	if (!o)
+		return -ENOMEM;
+	o->id = (unsigned long)pde_data(inode);
+	o->arg = -1;
+	hint = cowstat_rs_size_hint(o->id);
+	ret = hint ? single_open_size(file, cowstat_show, o, hint) :
+		     single_open(file, cowstat_show, o);
+	if (ret)
+		kfree(o);
+	return ret;
+}
+
+static int cowstat_release(struct inode *inode, struct file *file)
+{
+	struct cowstat_open *o = ((struct seq_file *)file->private_data)->private;
+
+	kfree(o);
+	return single_release(inode, file);
 }
 
 /*
@@ -287,30 +447,34 @@ static int cowstat_open(struct inode *inode, struct file *file)
 static ssize_t cowstat_write(struct file *file, const char __user *buf,
 			     size_t count, loff_t *ppos)
 {
-	unsigned long id = (unsigned long)pde_data(file_inode(file));
+	struct cowstat_open *o = ((struct seq_file *)file->private_data)->private;
 	u8 data[COWSTAT_MAX_WRITE];
+	long arg = READ_ONCE(o->arg);
 	int ret;
 
 	if (*ppos != 0 || count == 0 || count > sizeof(data))
 		return -EINVAL;
 	if (copy_from_user(data, buf, count))
 		return -EFAULT;
-	ret = cowstat_rs_write(id, data, count, capable(CAP_SYS_ADMIN));
-	return ret < 0 ? ret : count;
+	ret = cowstat_rs_write(o->id, data, count, capable(CAP_SYS_ADMIN), &arg);
+	if (ret < 0)
+		return ret;
+	WRITE_ONCE(o->arg, arg);
+	return count;
 }
 
 static const struct proc_ops cowstat_ro_ops = {
 	.proc_open = cowstat_open,
 	.proc_read = seq_read,
 	.proc_lseek = seq_lseek,
-	.proc_release = single_release,
+	.proc_release = cowstat_release,
 };
 
 static const struct proc_ops cowstat_rw_ops = {
 	.proc_open = cowstat_open,
 	.proc_read = seq_read,
 	.proc_lseek = seq_lseek,
-	.proc_release = single_release,
+	.proc_release = cowstat_release,
 	.proc_write = cowstat_write,
 };
 

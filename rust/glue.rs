@@ -64,6 +64,21 @@ extern "C" {
     pub(crate) fn cowstat_task_has_new_mm(task: *const c_void) -> bool;
     pub(crate) fn cowstat_current(tgid: *mut c_int, comm: *mut [u64; 2]) -> c_ulong;
 
+    pub(crate) fn cowstat_hit(hook: c_uint);
+    pub(crate) fn cowstat_hits_sum(hook: c_uint) -> u64;
+
+    pub(crate) fn cowstat_current_pids(ns: *mut c_ulong, nr: *mut c_int, max: c_int, nsref: *mut c_ulong) -> c_int;
+    pub(crate) fn cowstat_put_pid_ns(ns: c_ulong);
+    pub(crate) fn cowstat_current_vtgid() -> c_int;
+    pub(crate) fn cowstat_reader_ns(level: *mut c_int) -> c_ulong;
+    pub(crate) fn cowstat_global_tgid(nr: c_int) -> c_int;
+    pub(crate) fn cowstat_released_process(task: *const c_void) -> c_int;
+    pub(crate) fn cowstat_synchronize();
+    pub(crate) fn cowstat_retire_begin();
+    pub(crate) fn cowstat_retire_end();
+    pub(crate) fn cowstat_retire_read_begin() -> c_uint;
+    pub(crate) fn cowstat_retire_read_retry(seq: c_uint) -> bool;
+
     pub(crate) fn cowstat_proc_mkdir(name: *const c_char) -> *mut ProcDirEntry;
     pub(crate) fn cowstat_proc_create(
         dir: *mut ProcDirEntry,

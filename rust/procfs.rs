@@ -13,7 +13,7 @@ use crate::{
     glue::{self, ProcDirEntry},
 };
 use core::{
-    ffi::{c_int, c_ulong, CStr},
+    ffi::{c_int, c_long, c_ulong, CStr},
     fmt,
     ptr::NonNull,
 };
@@ -34,12 +34,14 @@ pub(crate) struct ProcFile {
     pub(crate) name: &'static CStr,
     /// Permission bits (the owner is root).
     pub(crate) mode: u16,
-    /// Produces the whole content for one `open()`.
-    pub(crate) show: fn(&mut SeqFile<'_>) -> fmt::Result,
+    /// Produces the whole content for one `open()`, given the open file's
+    /// argument (-1 until a `write` sets it).
+    pub(crate) show: fn(&mut SeqFile<'_>, i64) -> fmt::Result,
     /// Expected content size, so seq_file allocates once; 0 for the default.
     pub(crate) size_hint: fn() -> usize,
-    /// Handles one `write()` of at most 64 bytes at offset 0, if writable.
-    pub(crate) write: Option<fn(&[u8], Writer) -> Result>,
+    /// Handles one `write()` of at most 64 bytes at offset 0, if writable;
+    /// may set the open file's argument.
+    pub(crate) write: Option<fn(&[u8], Writer, &mut i64) -> Result>,
 }
 
 /// Bytes gathered before one `seq_write`: one call per line is much cheaper
@@ -155,7 +157,7 @@ extern "C" fn cowstat_rs_size_hint(id: c_ulong) -> usize {
 ///
 /// `m` must be the live seq_file of the current `show` call.
 #[no_mangle]
-unsafe extern "C" fn cowstat_rs_show(m: *mut glue::SeqFile, id: c_ulong) -> c_int {
+unsafe extern "C" fn cowstat_rs_show(m: *mut glue::SeqFile, id: c_ulong, arg: c_long) -> c_int {
     let (Some(file), Some(m)) = (file(id), NonNull::new(m)) else {
         return EINVAL.to_errno();
     };
@@ -166,7 +168,7 @@ unsafe extern "C" fn cowstat_rs_show(m: *mut glue::SeqFile, id: c_ulong) -> c_in
         len: 0,
         _show_call: core::marker::PhantomData,
     };
-    let result = (file.show)(&mut out);
+    let result = (file.show)(&mut out, arg as i64);
     out.flush();
     // Formatting into a seq_file cannot fail; an error would be our bug.
     match result {
@@ -179,17 +181,30 @@ unsafe extern "C" fn cowstat_rs_show(m: *mut glue::SeqFile, id: c_ulong) -> c_in
 ///
 /// # Safety
 ///
-/// `data` must be valid for reads of `len` bytes for the call.
+/// `data` must be valid for reads of `len` bytes and `arg` for reads and
+/// writes, for the call.
 #[no_mangle]
-unsafe extern "C" fn cowstat_rs_write(id: c_ulong, data: *const u8, len: usize, admin: bool) -> c_int {
+unsafe extern "C" fn cowstat_rs_write(
+    id: c_ulong,
+    data: *const u8,
+    len: usize,
+    admin: bool,
+    arg: *mut c_long,
+) -> c_int {
     let Some(write) = file(id).and_then(|f| f.write) else {
         return EINVAL.to_errno();
     };
     // SAFETY: Guaranteed by the caller.
     let data = unsafe { core::slice::from_raw_parts(data, len) };
     let writer = if admin { Writer::Admin } else { Writer::Unprivileged };
-    match write(data, writer) {
-        Ok(()) => 0,
+    // SAFETY: Guaranteed by the caller.
+    let mut value = unsafe { *arg } as i64;
+    match write(data, writer, &mut value) {
+        Ok(()) => {
+            // SAFETY: As above.
+            unsafe { *arg = value as c_long };
+            0
+        }
         Err(e) => e.to_errno(),
     }
 }

@@ -1,202 +1,120 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Bounded, preallocated, lock-free table of per-process COW counters.
+//! Per-process COW counters: one row per live process, freed when it ends.
 //!
-//! Probe handlers find their process's slot by open addressing on the tgid
-//! and claim a free one with a compare-and-swap: no locks, no allocation.
-//! When no slot is free the event goes to the `<other>` row, so the sum of
-//! all rows always equals the global count.
+//! Lifecycle (docs/proc-interface.md, "Row lifecycle"):
+//! - A process's first counted event claims a free slot (open addressing on
+//!   the tgid, compare-and-swap; no locks, no allocation in the hooks) and
+//!   records who it is in every pid namespace ([`crate::pidns`]).
+//! - Only the process itself records into its row (every event is charged
+//!   to `current`), so a row can never receive another process's events.
+//! - When the process is reaped (`release_task` of its group leader), its
+//!   final row is copied to the exited ring ([`crate::exited`]), its counts
+//!   move into the retired totals, and the slot is freed. A new process
+//!   with the same pid, later, claims a fresh row.
+//! - When no slot is free the event goes to the `<other>` row, so the sum
+//!   of all rows plus the retired totals is always the global count.
+//!
+//! Reset: counters live in two banks. An event reads the current bank once
+//! and counts into it; a reset zeroes the idle bank, switches to it and
+//! waits (RCU) until no hook can still be counting into the old one. An
+//! event in flight at a reset is therefore counted entirely before it
+//! (invisible after) or entirely after it: its fault and its outcome are
+//! never split, and no row is handed to another process by a reset.
 
-use crate::{counter::Counter, task::COMM_LEN};
-use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use crate::{
+    counter::Counter,
+    event::{Counts, Event, EVENTS},
+    exited::ExitedRing,
+    glue,
+    pidns::{AtomicPids, NsRef, Pids, Reader},
+    task::{Current, COMM_LEN},
+};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 
-/// Processes tracked individually before events spill into `<other>`.
-/// Rows outlive their processes until reset, so the table is sized to stay
-/// sparse: 4096 slots x 128 bytes = 512 KiB, allocated with the module.
+/// Live processes tracked individually before events spill into `<other>`.
+/// Rows are freed when their process ends, so this bounds the processes
+/// that are alive *and* have faulted at once: 4096 slots x 384 bytes =
+/// 1.5 MiB, allocated with the module.
 pub(crate) const SLOTS: usize = 4096;
 
 /// Slots a lookup examines before giving up on a new process: bounds the
-/// per-event cost once the table fills (a full scan cost ~5 us per fault
-/// under TCG, docs/benchmarks.md). Fibonacci hashing spreads pids evenly,
-/// so at 1000 rows (1/4 full) 16 taken slots in a row are vanishingly rare
-/// (~0.25^16); as the table fills, more new processes go to `<other>`.
+/// per-event cost once the table fills. At 1000 live rows (1/4 full) 16
+/// taken slots in a row are vanishingly rare (~0.25^16).
 const MAX_PROBES: usize = 16;
 
-/// What happened, one counter per kind in every row. Each outcome is
-/// counted where the kernel commits to it (docs/proc-interface.md).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Event {
-    /// `do_wp_page` was entered for a write (an attempt; a fault that bails
-    /// out and is retried counts again).
-    WpAttempt = 0,
-    /// `do_huge_pmd_wp_page` was entered for a write (an attempt).
-    ThpWpAttempt,
-    /// A write fault on a write-protected PTE ended in a copy or a reuse;
-    /// counted with its outcome, by [`Event::fault`].
-    WpFault,
-    /// A private page was made writable in place (no copy).
-    WpReuse,
-    /// A shared mapping's page was made writable (never copies).
-    WpShared,
-    /// An anonymous page was copied and the copy installed.
-    CowCopy,
-    /// The zero page was replaced by a new zeroed page.
-    CowZero,
-    /// A KSM-merged page was copied.
-    CowKsm,
-    /// A file page (or raw PFN) was copied into a private anonymous page.
-    CowFile,
-    /// A page was copied to satisfy a GUP unshare request (not a write).
-    CowUnshare,
-    /// A write fault on a write-protected huge PMD ended in a reuse or a
-    /// split; counted with its outcome.
-    ThpWpFault,
-    /// A huge page was made writable in place.
-    ThpReuse,
-    /// A huge PMD was split for a write (the write then copies 4 KiB).
-    ThpSplit,
-    /// A hugetlb page was copied.
-    HugetlbCopy,
-    /// A hugetlb page was made writable in place.
-    HugetlbReuse,
-}
+/// `tgid` of a slot that held a process which has ended.
+const FREED: i32 = -1;
 
-pub(crate) const EVENTS: usize = 15;
-
-impl Event {
-    /// Every event, in `/proc/cowstat/stats` order: interface version 1's
-    /// seven counters first (then `forks` and `fork_ns`), the rest after.
-    pub(crate) const ALL: [Event; EVENTS] = [
-        Event::WpFault,
-        Event::CowCopy,
-        Event::CowZero,
-        Event::WpReuse,
-        Event::WpShared,
-        Event::CowUnshare,
-        Event::ThpWpFault,
-        Event::CowKsm,
-        Event::CowFile,
-        Event::ThpReuse,
-        Event::ThpSplit,
-        Event::HugetlbCopy,
-        Event::HugetlbReuse,
-        Event::WpAttempt,
-        Event::ThpWpAttempt,
-    ];
-    /// How many of [`Event::ALL`] come before `forks` in `stats`.
-    pub(crate) const V1: usize = 7;
-
-    /// The fault an outcome usually ends, counted together with it, so a
-    /// reader (which reads outcomes first) never sees more outcomes than
-    /// faults. (`cow_file` from `do_cow_fault` ends no write-protect fault:
-    /// its hook passes no fault to [`ProcessTable::record`].)
-    pub(crate) const fn fault(self) -> Option<Event> {
-        match self {
-            Event::WpReuse
-            | Event::WpShared
-            | Event::CowCopy
-            | Event::CowZero
-            | Event::CowKsm
-            | Event::CowFile => Some(Event::WpFault),
-            Event::ThpReuse | Event::ThpSplit => Some(Event::ThpWpFault),
-            _ => None,
-        }
-    }
-
-    /// The counter's name in `/proc/cowstat/stats`.
-    pub(crate) const fn name(self) -> &'static str {
-        match self {
-            Event::WpAttempt => "wp_attempts",
-            Event::ThpWpAttempt => "thp_wp_attempts",
-            Event::WpFault => "wp_faults",
-            Event::WpReuse => "wp_reuses",
-            Event::WpShared => "wp_shared",
-            Event::CowCopy => "cow_copies",
-            Event::CowZero => "cow_zero",
-            Event::CowKsm => "cow_ksm",
-            Event::CowFile => "cow_file",
-            Event::CowUnshare => "cow_unshare",
-            Event::ThpWpFault => "thp_wp_faults",
-            Event::ThpReuse => "thp_reuses",
-            Event::ThpSplit => "thp_splits",
-            Event::HugetlbCopy => "hugetlb_copies",
-            Event::HugetlbReuse => "hugetlb_reuses",
-        }
-    }
-}
-
-/// A copy of one row's counters.
-#[derive(Clone, Copy, Default)]
-pub(crate) struct Counts([u64; EVENTS]);
-
-impl Counts {
-    /// The count of `event`.
-    pub(crate) fn get(&self, event: Event) -> u64 {
-        self.0[event as usize]
-    }
-
-    fn add(&mut self, other: &Counts) {
-        for (a, b) in self.0.iter_mut().zip(other.0) {
-            *a += b;
-        }
-    }
-
-    /// True if nothing was counted.
-    pub(crate) fn is_zero(&self) -> bool {
-        self.0.iter().all(|&c| c == 0)
-    }
-}
-
-/// One process's counters. Cache-line aligned so two processes faulting on
-/// different CPUs do not bounce a shared line.
+/// One process's counters in two banks (see the module doc on reset).
+/// Cache-line aligned so processes faulting on different CPUs do not bounce
+/// a shared line.
 #[repr(align(64))]
 struct Slot {
-    /// 0 = free, otherwise the owner's tgid (never changes until reset).
+    /// 0 = never used, [`FREED`] = free again, otherwise the owner's tgid.
     tgid: AtomicI32,
-    /// Latest command name, as two native-endian words so readers never race.
+    /// The owner's pids and namespace reference are filled in.
+    ready: AtomicBool,
+    pids: AtomicPids,
+    nsref: AtomicUsize,
+    /// Latest command name, as two native-endian words.
     comm: [AtomicU64; 2],
-    counters: [Counter; EVENTS],
+    banks: [[Counter; EVENTS]; 2],
 }
 
 impl Slot {
     const fn new() -> Self {
         Self {
             tgid: AtomicI32::new(0),
+            ready: AtomicBool::new(false),
+            pids: AtomicPids::new(),
+            nsref: AtomicUsize::new(0),
             comm: [const { AtomicU64::new(0) }; 2],
-            counters: [const { Counter::new() }; EVENTS],
+            banks: [const { [const { Counter::new() }; EVENTS] }; 2],
         }
     }
 
-    fn counts(&self) -> Counts {
+    fn counts(&self, bank: usize) -> Counts {
         // Outcomes first (highest index), then faults, then attempts: each
         // is counted no later than the one after it in this order, so a
-        // reader never sees more outcomes than faults or faults than
-        // attempts.
+        // reader never sees more outcomes than faults.
         let mut counts = Counts::default();
-        for (i, counter) in self.counters.iter().enumerate().rev() {
+        for (i, counter) in self.banks[bank].iter().enumerate().rev() {
             counts.0[i] = counter.get();
         }
         counts
     }
 
-    fn reset(&self) {
-        self.counters.iter().for_each(Counter::reset);
-        self.tgid.store(0, Ordering::Release);
+    fn comm(&self) -> [u8; COMM_LEN] {
+        let mut comm = [0u8; COMM_LEN];
+        for (i, word) in self.comm.iter().enumerate() {
+            comm[i * 8..i * 8 + 8].copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes());
+        }
+        comm
     }
 }
 
 /// A row as shown in `/proc/cowstat/procs`.
 pub(crate) struct Row {
-    /// `None` for the `<other>` row.
-    pub(crate) tgid: Option<i32>,
+    /// The pid as the reader sees it; `None` for the `<other>` row.
+    pub(crate) pid: Option<i32>,
     pub(crate) comm: [u8; COMM_LEN],
     pub(crate) counts: Counts,
+    /// The process has ended (a row from the exited ring).
+    pub(crate) exited: bool,
 }
 
-/// All per-process rows plus the overflow row.
+/// Every per-process row, the overflow row, and the counts of processes
+/// that have ended.
 pub(crate) struct ProcessTable {
     slots: [Slot; SLOTS],
     other: Slot,
+    /// Counts of ended processes, per bank (added when a row is freed).
+    retired: [[Counter; EVENTS]; 2],
+    /// The bank events count into: 0 or 1.
+    bank: AtomicUsize,
+    /// The last exits' final rows.
+    pub(crate) exited: ExitedRing,
 }
 
 impl ProcessTable {
@@ -205,24 +123,31 @@ impl ProcessTable {
         Self {
             slots: [const { Slot::new() }; SLOTS],
             other: Slot::new(),
+            retired: [const { [const { Counter::new() }; EVENTS] }; 2],
+            bank: AtomicUsize::new(0),
+            exited: ExitedRing::new(),
         }
     }
 
-    /// Counts `event`, and the `fault` it ends if any, for process `tgid`,
-    /// whose command name is now `comm`
-    /// (16 bytes as two native-endian words). Lock-free; safe in probe
-    /// context.
+    fn bank(&self) -> usize {
+        self.bank.load(Ordering::Relaxed) & 1
+    }
+
+    /// Counts `event`, and the `fault` it ends if any, for the running
+    /// process. Lock-free; safe in hook context.
     #[inline]
-    pub(crate) fn record(&self, tgid: i32, comm: &[u64; 2], fault: Option<Event>, event: Event) {
-        let slot = self.slot_for(tgid);
+    pub(crate) fn record(&self, me: &Current, fault: Option<Event>, event: Event) {
+        // Read once: both increments go to the same bank (see reset).
+        let bank = self.bank();
+        let slot = self.slot_for(me.tgid);
         if let Some(fault) = fault {
-            slot.counters[fault as usize].inc();
+            slot.banks[bank][fault as usize].inc();
         }
-        slot.counters[event as usize].inc();
+        slot.banks[bank][event as usize].inc();
         // Keep the latest name: a forked child faults first under its
         // parent's name and only then execs. Store only on change.
         if !core::ptr::eq(slot, &self.other) {
-            for (word, &new) in slot.comm.iter().zip(comm) {
+            for (word, &new) in slot.comm.iter().zip(&me.comm) {
                 if word.load(Ordering::Relaxed) != new {
                     word.store(new, Ordering::Relaxed);
                 }
@@ -230,70 +155,206 @@ impl ProcessTable {
         }
     }
 
-    /// Finds or claims the slot of `tgid`, or the `<other>` slot if full.
-    fn slot_for(&self, tgid: i32) -> &Slot {
-        // Fibonacci hashing spreads sequential pids over the table.
-        let start = (tgid as u32).wrapping_mul(0x9E37_79B9) as usize % SLOTS;
-        for i in 0..MAX_PROBES {
-            let slot = &self.slots[(start + i) % SLOTS];
-            let owner = slot.tgid.load(Ordering::Acquire);
-            if owner == tgid {
-                return slot;
-            }
-            if owner != 0 {
-                continue;
-            }
-            match slot
-                .tgid
-                .compare_exchange(0, tgid, Ordering::AcqRel, Ordering::Acquire)
-            {
-                // Claimed it, or another CPU claimed it first for this tgid.
-                Ok(_) => return slot,
-                Err(winner) if winner == tgid => return slot,
-                Err(_) => continue,
-            }
-        }
-        &self.other
+    /// Where a process's slot search starts. Multiplicative hashing with the
+    /// golden ratio, keeping the *high* bits of the product (the low bits of
+    /// a product by an odd constant are only a permutation of the low bits
+    /// of the pid, so sequential pids would still cluster).
+    fn home(tgid: i32) -> usize {
+        const BITS: u32 = SLOTS.trailing_zeros();
+        const _: () = assert!(SLOTS.is_power_of_two());
+        ((tgid as u32).wrapping_mul(0x9E37_79B9) >> (32 - BITS)) as usize
     }
 
-    /// Calls `f` for every non-empty row, the `<other>` row last.
-    pub(crate) fn for_each_row(&self, mut f: impl FnMut(&Row)) {
-        for slot in self.slots.iter().chain(core::iter::once(&self.other)) {
-            let tgid = slot.tgid.load(Ordering::Acquire);
-            let is_other = core::ptr::eq(slot, &self.other);
-            if tgid == 0 && !is_other {
-                continue;
+    /// The live slot of `tgid`, if it has one.
+    fn find(&self, tgid: i32) -> Option<&Slot> {
+        let start = Self::home(tgid);
+        for i in 0..MAX_PROBES {
+            let slot = &self.slots[(start + i) % SLOTS];
+            match slot.tgid.load(Ordering::Acquire) {
+                owner if owner == tgid => return Some(slot),
+                0 => return None,
+                _ => {}
             }
-            let counts = slot.counts();
-            if is_other && counts.is_zero() {
-                continue;
+        }
+        None
+    }
+
+    /// Finds or claims the slot of `tgid` (the running process), or the
+    /// `<other>` slot if none is free.
+    fn slot_for(&self, tgid: i32) -> &Slot {
+        let start = Self::home(tgid);
+        let mut free = None;
+        for i in 0..MAX_PROBES {
+            let index = (start + i) % SLOTS;
+            match self.slots[index].tgid.load(Ordering::Acquire) {
+                owner if owner == tgid => return &self.slots[index],
+                0 => {
+                    free.get_or_insert((index, 0));
+                    break;
+                }
+                FREED => {
+                    free.get_or_insert((index, FREED));
+                }
+                _ => {}
             }
-            let mut comm = [0u8; COMM_LEN];
-            for (i, word) in slot.comm.iter().enumerate() {
-                comm[i * 8..i * 8 + 8].copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes());
+        }
+        let Some((index, seen)) = free else {
+            return &self.other;
+        };
+        let slot = &self.slots[index];
+        match slot
+            .tgid
+            .compare_exchange(seen, tgid, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => {}
+            // Another thread of this process claimed it first.
+            Err(winner) if winner == tgid => return slot,
+            // Lost to another process: look again (rare).
+            Err(_) => return self.find(tgid).unwrap_or(&self.other),
+        }
+        // Two threads of this process may have claimed different slots (a
+        // slot nearer home was freed between their scans): the nearer one
+        // wins, the other gives its slot back before counting anything.
+        for i in 0..MAX_PROBES {
+            let other_index = (start + i) % SLOTS;
+            if other_index == index {
+                break;
             }
+            if self.slots[other_index].tgid.load(Ordering::Acquire) == tgid {
+                slot.tgid.store(seen, Ordering::Release);
+                return &self.slots[other_index];
+            }
+        }
+        let (pids, nsref) = Pids::current();
+        slot.pids.store(&pids);
+        slot.nsref.store(nsref.0, Ordering::Relaxed);
+        slot.ready.store(true, Ordering::Release);
+        slot
+    }
+
+    /// The process `tgid` has ended: keep its final row in the exited ring,
+    /// add its counts to the retired totals and free its slot. Called from
+    /// `release_task` of the group leader; nothing can count for it after.
+    pub(crate) fn release(&self, tgid: i32) {
+        let Some(slot) = self.find(tgid) else {
+            return;
+        };
+        if !slot.ready.load(Ordering::Acquire) {
+            return;
+        }
+        let bank = self.bank();
+        let counts = slot.counts(bank);
+        let nsref = NsRef(slot.nsref.swap(0, Ordering::Relaxed));
+        self.exited.push(tgid, &slot.pids.load(), nsref, &slot.comm(), &counts);
+        // SAFETY: Plain C seqlock; paired with `cowstat_retire_end` below.
+        unsafe { glue::cowstat_retire_begin() };
+        for (retired, n) in self.retired[bank].iter().zip(counts.0) {
+            retired.add(n);
+        }
+        for counter in slot.banks.iter().flatten() {
+            counter.reset();
+        }
+        // SAFETY: Ends the section begun above.
+        unsafe { glue::cowstat_retire_end() };
+        slot.ready.store(false, Ordering::Relaxed);
+        slot.tgid.store(FREED, Ordering::Release);
+    }
+
+    /// Calls `f` for every live row the reader can see, the exited rows
+    /// after them and the `<other>` row last (initial namespace only).
+    pub(crate) fn for_each_row(&self, reader: &Reader, mut f: impl FnMut(&Row)) {
+        let bank = self.bank();
+        for slot in &self.slots {
+            if let Some(row) = self.live_row(slot, bank, reader) {
+                f(&row);
+            }
+        }
+        self.exited.for_each(reader, &mut f);
+        let counts = self.other.counts(bank);
+        if reader.is_initial() && !counts.is_zero() {
             f(&Row {
-                tgid: (!is_other).then_some(tgid),
-                comm,
+                pid: None,
+                comm: *b"<other>\0\0\0\0\0\0\0\0\0",
                 counts,
+                exited: false,
             });
         }
     }
 
-    /// Sum over all rows: the global counters.
-    pub(crate) fn totals(&self) -> Counts {
-        let mut sum = Counts::default();
-        self.for_each_row(|row| sum.add(&row.counts));
-        sum
+    fn live_row(&self, slot: &Slot, bank: usize, reader: &Reader) -> Option<Row> {
+        if slot.tgid.load(Ordering::Acquire) <= 0 || !slot.ready.load(Ordering::Acquire) {
+            return None;
+        }
+        let pid = slot.pids.load().seen_by(reader)?;
+        Some(Row {
+            pid: Some(pid),
+            comm: slot.comm(),
+            counts: slot.counts(bank),
+            exited: false,
+        })
     }
 
-    /// Empties every row. Events racing with a reset may land in a row that
-    /// is being cleared and be lost; reset with the system quiet for exact
-    /// counts afterwards.
+    /// The row of the process the reader calls `nr`: its live row, else its
+    /// final row if it ended recently. O(1) for a live process (one hash
+    /// lookup); an exited one is searched in the ring (at most its length
+    /// in comparisons, nothing formatted).
+    pub(crate) fn row_of(&self, reader: &Reader, nr: i32) -> Option<Row> {
+        if let Some(tgid) = reader.global_tgid(nr) {
+            return match self.find(tgid) {
+                Some(slot) => self.live_row(slot, self.bank(), reader),
+                // Alive, but nothing counted yet.
+                None => Some(Row {
+                    pid: Some(nr),
+                    comm: [0; COMM_LEN],
+                    counts: Counts::default(),
+                    exited: false,
+                }),
+            };
+        }
+        self.exited.find(reader, nr)
+    }
+
+    /// Sum over all rows and ended processes: the global counters.
+    pub(crate) fn totals(&self) -> Counts {
+        let bank = self.bank();
+        loop {
+            // SAFETY: Plain C seqlock read section.
+            let seq = unsafe { glue::cowstat_retire_read_begin() };
+            let mut sum = self.other.counts(bank);
+            for slot in &self.slots {
+                sum.add(&slot.counts(bank));
+            }
+            for (i, retired) in self.retired[bank].iter().enumerate() {
+                sum.0[i] += retired.get();
+            }
+            // SAFETY: As above.
+            if !unsafe { glue::cowstat_retire_read_retry(seq) } {
+                return sum;
+            }
+        }
+    }
+
+    /// Zeroes every count (see the module doc). Sleeps; process context.
     pub(crate) fn reset(&self) {
-        self.slots
-            .iter()
-            .chain(core::iter::once(&self.other))
-            .for_each(Slot::reset);
+        let idle = 1 - self.bank();
+        // Nothing has counted into the idle bank since the last reset's
+        // grace period ended: zeroing it races with no hook.
+        for slot in self.slots.iter().chain(core::iter::once(&self.other)) {
+            slot.banks[idle].iter().for_each(Counter::reset);
+        }
+        self.retired[idle].iter().for_each(Counter::reset);
+        self.bank.store(idle, Ordering::Relaxed);
+        // SAFETY: No preconditions; waits for hooks still in the old bank.
+        unsafe { glue::cowstat_synchronize() };
+        self.exited.clear();
+    }
+
+    /// Drops every namespace reference the table holds. Only when no hook
+    /// can run any more (module unload, after every hook is detached).
+    pub(crate) fn release_all(&self) {
+        for slot in &self.slots {
+            NsRef(slot.nsref.swap(0, Ordering::Relaxed)).release();
+        }
+        self.exited.clear();
     }
 }

@@ -29,3 +29,9 @@ impl Current {
         Self { task, tgid, comm }
     }
 }
+
+/// The running process's pid as its own pid namespace numbers it.
+pub(crate) fn own_pid() -> i32 {
+    // SAFETY: No pointers; the glue reads only `current`.
+    unsafe { glue::cowstat_current_vtgid() }
+}

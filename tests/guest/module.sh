@@ -8,14 +8,14 @@ KO=${COWSTAT_KO:-/lib/cowstat/cowstat.ko}
 P=/proc/cowstat
 
 ktap_header
-ktap_plan 25
+ktap_plan 26
 
 # --- the files and their modes ---
 modes=""
-for f in stats procs probes fork_latency; do
+for f in stats procs probes fork_latency self pid; do
 	modes="$modes $f:$(stat -c %a $P/$f 2>/dev/null || echo none)"
 done
-ktap_expect_eq "proc_files_and_modes" " stats:644 procs:444 probes:444 fork_latency:444" "$modes"
+ktap_expect_eq "proc_files_and_modes" " stats:644 procs:444 probes:444 fork_latency:444 self:444 pid:666" "$modes"
 
 names=$(cut -d' ' -f1 $P/stats | tr '\n' ' ')
 ktap_expect_eq "stats_counter_names" "wp_faults cow_copies cow_zero wp_reuses wp_shared cow_unshare thp_wp_faults forks fork_ns cow_ksm cow_file thp_reuses thp_splits hugetlb_copies hugetlb_reuses wp_attempts thp_wp_attempts mm_copies unshare_untracked " "$names"
@@ -23,7 +23,7 @@ ktap_expect_eq "stats_counter_names" "wp_faults cow_copies cow_zero wp_reuses wp
 # Every hook is attached on both kernels the project tests (6.12 and
 # Debian's 7.x): the hook table above the blank line of `probes`.
 for fn in do_wp_page ptep_clear_flush ptep_set_access_flags folio_add_new_anon_rmap \
-	do_huge_pmd_wp_page pmdp_set_access_flags __split_huge_pmd wake_up_new_task dup_mmap; do
+	do_huge_pmd_wp_page pmdp_set_access_flags __split_huge_pmd wake_up_new_task release_task dup_mmap; do
 	st=$(awk -v f=$fn '/^$/ { exit } $1 == f { print $3 }' $P/probes)
 	ktap_expect_eq "probe_${fn}_active" active "$st"
 done
@@ -32,7 +32,7 @@ st=$(awk '/^caller/ { c = 1 } c && $1 == "do_wp_page" { print $2 }' $P/probes)
 ktap_expect_eq "caller_do_wp_page_is_a_function" function "$st"
 
 hdr=$(head -1 $P/procs | tr -s ' ')
-ktap_expect_eq "procs_header" " pid comm wp_faults cow_copies cow_zero wp_reuses thp_wp_faults" "$hdr"
+ktap_expect_eq "procs_header" " pid comm wp_faults cow_copies cow_zero wp_reuses thp_wp_faults S" "$hdr"
 
 # --- reset: only shell builtins between reset and read, so no fork happens ---
 echo 0 >$P/stats

@@ -74,6 +74,8 @@ pub struct ProcRow {
     /// The counters.
     #[serde(flatten)]
     pub counts: Counts,
+    /// The process has ended (state `X`: its final row, kept for a while).
+    pub exited: bool,
 }
 
 /// The global counters of `stats`.
@@ -214,12 +216,13 @@ pub fn parse_stats(text: &str) -> Result<Stats, ParseError> {
 
 /// Parses one data row of `procs` without allocating: (pid, comm, counters).
 ///
-/// The comm may contain spaces, so the five counters are taken from the right.
+/// The comm may contain spaces, so the five counters are taken from the right,
+/// after the state column (`L` live, `X` exited, `-` for `<other>`) if any.
 pub fn parse_proc_line(
     line: &str,
     lineno: usize,
 ) -> Result<(Option<u32>, &str, Counts), ParseError> {
-    let t = line.trim();
+    let t = strip_state(line.trim()).0;
     let (pid_tok, mut rest) = t
         .split_once(char::is_whitespace)
         .ok_or_else(|| ParseError::new(lineno, "expected 'pid comm' and 5 counters"))?;
@@ -261,6 +264,15 @@ pub fn parse_proc_line(
     Ok((pid, comm, counts))
 }
 
+/// Splits off a trailing state column: (rest, exited).
+fn strip_state(line: &str) -> (&str, bool) {
+    match line.rsplit_once(char::is_whitespace) {
+        Some((rest, "X")) => (rest.trim_end(), true),
+        Some((rest, "L" | "-")) => (rest.trim_end(), false),
+        _ => (line, false),
+    }
+}
+
 fn check_procs_header(text: &str) -> Result<(), ParseError> {
     let header = text.lines().next().unwrap_or("");
     let cols: Vec<&str> = header.split_whitespace().collect();
@@ -273,6 +285,8 @@ fn check_procs_header(text: &str) -> Result<(), ParseError> {
         "wp_reuses",
         "thp_wp_faults",
     ];
+    // Since interface version 2 a state column `S` ends the header.
+    let cols = cols.strip_suffix(&["S"]).unwrap_or(&cols);
     if cols != want {
         return Err(ParseError::new(
             1,
@@ -295,6 +309,7 @@ pub fn parse_procs(text: &str) -> Result<Vec<ProcRow>, ParseError> {
             pid,
             comm: comm.to_string(),
             counts,
+            exited: strip_state(line.trim()).1,
         });
     }
     Ok(rows)
@@ -664,6 +679,21 @@ do_wp_page                   function     write-protect fault
         }
         assert_eq!(a.get("thp_wp_faults"), Some(2));
         assert_eq!(a.get("nope"), None);
+    }
+
+    #[test]
+    fn procs_state_column() {
+        let text = "    pid comm             wp_faults cow_copies cow_zero wp_reuses thp_wp_faults S
+     66 sh                      45         24        1        18             0 L
+     64 exe                     11          5        1         3             0 X
+      - <other>                  2          2        0         0             0 -
+";
+        let rows = parse_procs(text).unwrap();
+        assert_eq!(rows.len(), 3);
+        assert!(!rows[0].exited && rows[1].exited && !rows[2].exited);
+        assert_eq!(rows[1].counts.cow_copies, 5);
+        assert_eq!(rows[2].pid, None);
+        assert_eq!(find_row(text, 64).unwrap().wp_reuses, 3);
     }
 
     #[test]
