@@ -49,7 +49,7 @@ mod table;
 mod task;
 mod unshare;
 
-use ftrace::Hook;
+use ftrace::Hooks;
 use kretprobe::ReturnProbe;
 use procfs::ProcDir;
 
@@ -78,7 +78,7 @@ struct CowStat {
     // readers) first, then detach the hooks (waiting for running callbacks).
     _dir: ProcDir,
     _fork_probe: Option<ReturnProbe>,
-    _hooks: KVec<Hook>,
+    _hooks: Hooks<hooks::EntryHooks>,
     // Last: drops the table's namespace references once no hook can run.
     _table: TableRefs,
 }
@@ -116,27 +116,7 @@ impl kernel::Module for CowStat {
             );
             return Err(ENOENT);
         }
-        let mut attached = KVec::with_capacity(hooks::ENTRY_HOOKS.len(), GFP_KERNEL)?;
-        for hook in &hooks::ENTRY_HOOKS {
-            let name = hook.function.to_str().unwrap_or("?");
-            match (hook.attach)() {
-                Ok(Some(h)) => attached.push(h, GFP_KERNEL)?,
-                Ok(None) if hook.required => {
-                    pr_err!(
-                        "{} is not a function on kernel {} (inlined or renamed): not loading\n",
-                        name,
-                        kernel_release()
-                    );
-                    return Err(ENOENT);
-                }
-                Ok(None) => pr_info!("{} is not on this kernel; its counters stay 0\n", name),
-                Err(e) if hook.required => {
-                    pr_err!("Cannot hook {} ({:?}): not loading\n", name, e);
-                    return Err(e);
-                }
-                Err(e) => pr_warn!("Cannot hook {} ({:?}); its counters stay 0\n", name, e),
-            }
-        }
+        let attached = Hooks::<hooks::EntryHooks>::attach(kernel_release())?;
         let fork_probe = match ReturnProbe::attach::<hooks::DupMmap>() {
             Ok(p) => p,
             Err(e) => {
@@ -150,7 +130,8 @@ impl kernel::Module for CowStat {
         })?;
         pr_info!(
             "Loaded: {} of {} hooks attached, /proc/cowstat ready\n",
-            attached.len() + usize::from(fork_probe.is_some()),
+            hooks::ENTRY_HOOKS.iter().filter(|h| (h.status)().state_name() == "active").count()
+                + usize::from(fork_probe.is_some()),
             hooks::ENTRY_HOOKS.len() + 1
         );
         Ok(CowStat {

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Function-entry hooks: one raw `ftrace_ops` per hooked kernel function.
+//! Function-entry hooks: one raw `ftrace_ops` for every hooked function.
 //!
 //! A raw ftrace callback is the cheapest hook the kernel offers a module (no
 //! full register save, no kprobe lookup; docs/benchmarks.md, "Overhead").
-//! The ops is filtered by the function's address, found in vmlinux only, so
-//! a module's same-named function (a livepatch) is never hooked, and it is
-//! PERMANENT, so `sysctl kernel.ftrace_enabled=0` cannot stop it silently.
+//! The ops is filtered by the functions' addresses, found in vmlinux only,
+//! so a module's same-named function (a livepatch) is never hooked; its one
+//! callback dispatches on the hooked function's address. One ops means one
+//! RCU-tasks grace period per unload, not one per hook. It is PERMANENT, so
+//! `sysctl kernel.ftrace_enabled=0` cannot stop it silently.
 //!
 //! Callbacks run in the hooked function's context: any context a page fault
 //! or fork runs in, preemption off (ftrace's recursion guard), possibly with
@@ -19,9 +21,9 @@ use crate::{
     glue::{self, FtraceOps, FtraceRegs},
 };
 use core::{
-    ffi::{c_ulong, CStr},
+    ffi::{c_uint, c_ulong, CStr},
     ptr::NonNull,
-    sync::atomic::{AtomicU8, Ordering},
+    sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering},
 };
 use kernel::prelude::*;
 
@@ -73,7 +75,6 @@ pub(crate) unsafe trait EntryHook: 'static {
 }
 
 const IDLE: u8 = 0;
-const REGISTERING: u8 = 1;
 const ACTIVE: u8 = 2;
 const LEAKED: u8 = 3;
 
@@ -98,14 +99,19 @@ impl HookStatus {
         self.index
     }
 
-    /// `active`, `missing` (never attached: absent on this kernel) or
-    /// `leaked` (ftrace refused to detach it; see [`Hook`]'s `Drop`).
+    /// `active`, `missing` (not attached: absent on this kernel) or
+    /// `leaked` (ftrace refused to detach it; see [`Hooks`]' `Drop`).
     pub(crate) fn state_name(&self) -> &'static str {
         match self.state.load(Ordering::Acquire) {
             ACTIVE => "active",
             LEAKED => "leaked",
             _ => "missing",
         }
+    }
+
+    /// Marks a hook as attached or not.
+    pub(crate) fn set_active(&self, active: bool) {
+        self.state.store(if active { ACTIVE } else { IDLE }, Ordering::Release);
     }
 
     /// Counts one call: a per-CPU increment, no line shared between CPUs.
@@ -115,11 +121,6 @@ impl HookStatus {
         unsafe { glue::cowstat_hit(self.index) };
     }
 
-    /// Marks a hook attached by other means as active or not.
-    pub(crate) fn set_active(&self, active: bool) {
-        self.state.store(if active { ACTIVE } else { IDLE }, Ordering::Release);
-    }
-
     /// Calls seen since load (a sum over CPUs).
     pub(crate) fn hits(&self) -> u64 {
         // SAFETY: No pointers.
@@ -127,115 +128,170 @@ impl HookStatus {
     }
 }
 
-/// One hook as listed in `/proc/cowstat/probes`, and how to attach it.
+/// One hook as listed in `/proc/cowstat/probes`, and its handler.
 pub(crate) struct HookInfo {
     pub(crate) function: &'static CStr,
     pub(crate) required: bool,
     pub(crate) counts: &'static str,
     pub(crate) status: fn() -> &'static HookStatus,
-    pub(crate) attach: fn() -> Result<Option<Hook>>,
+    entry: fn(&Call),
 }
 
 impl HookInfo {
-    /// The entry for `H`.
+    /// The entry for `H`: the only way to pair a handler with a function,
+    /// so the pairing always goes through `H`'s `unsafe impl`.
     pub(crate) const fn of<H: EntryHook>() -> Self {
         Self {
             function: H::FUNCTION,
             required: H::REQUIRED,
             counts: H::COUNTS,
             status: H::status,
-            attach: Hook::attach::<H>,
+            entry: H::entry,
         }
     }
 }
 
-/// An attached entry hook; dropping it detaches it.
+/// The table of hooks the callback dispatches on.
+pub(crate) trait HookTable: 'static {
+    /// At most [`MAX_HOOKS`] hooks; hook `i` uses per-CPU counter `i`.
+    const HOOKS: &'static [HookInfo];
+    /// Where the attached functions start (0: not attached), by index.
+    fn addresses() -> &'static [AtomicUsize; MAX_HOOKS];
+    /// Set while a [`Hooks`] of this table exists.
+    fn claimed() -> &'static AtomicBool;
+}
+
+/// Hooks one table can hold (the glue's per-CPU counters hold 16).
+pub(crate) const MAX_HOOKS: usize = 15;
+
+/// The functions' ftrace call sites lie in their first bytes: `call
+/// __fentry__` at offset 0, or 4 after an `endbr64`. Function starts are at
+/// least 16 bytes apart, so this window never spans two functions.
+const ENTRY_WINDOW: usize = 16;
+
+/// Every hook of table `T`, attached through one ftrace_ops; dropping it
+/// detaches them all.
 ///
 /// # Invariants
 ///
 /// `ops` was returned by `cowstat_ftrace_new` and is registered with ftrace
-/// for as long as this value exists; `status` is in state `ACTIVE` then.
-pub(crate) struct Hook {
+/// for as long as this value exists.
+pub(crate) struct Hooks<T: HookTable> {
     ops: NonNull<FtraceOps>,
-    status: &'static HookStatus,
+    _table: core::marker::PhantomData<T>,
 }
 
 // SAFETY: The only operation is `drop`, and ftrace's (un)registration may be
 // called from any thread in process context.
-unsafe impl Send for Hook {}
-// SAFETY: `&Hook` gives no access to anything.
-unsafe impl Sync for Hook {}
+unsafe impl<T: HookTable> Send for Hooks<T> {}
+// SAFETY: `&Hooks` gives no access to anything.
+unsafe impl<T: HookTable> Sync for Hooks<T> {}
 
-impl Hook {
-    /// Attaches `H` to its function. `Ok(None)` if the function does not
-    /// exist on this kernel; `EBUSY` if `H` is already attached.
-    pub(crate) fn attach<H: EntryHook>() -> Result<Option<Self>> {
-        let status = H::status();
-        // One registration at a time, and never twice.
-        status
-            .state
-            .compare_exchange(IDLE, REGISTERING, Ordering::AcqRel, Ordering::Acquire)
+impl<T: HookTable> Hooks<T> {
+    /// Looks every function of `T` up and attaches those that exist.
+    /// `ENOENT` (after one dmesg line naming it and the kernel) if a
+    /// required one does not; `EBUSY` if `T` is already attached.
+    pub(crate) fn attach(release: &str) -> Result<Self> {
+        if T::HOOKS.len() > MAX_HOOKS {
+            return Err(EINVAL);
+        }
+        // One registration of a table at a time, and never twice.
+        T::claimed()
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
             .map_err(|_| EBUSY)?;
-        let result = Self::register::<H>(status);
-        let next = match &result {
-            Ok(Some(_)) => ACTIVE,
-            _ => IDLE,
-        };
-        status.state.store(next, Ordering::Release);
-        result
+        Self::register(release).inspect_err(|_| T::claimed().store(false, Ordering::Release))
     }
 
-    fn register<H: EntryHook>(status: &'static HookStatus) -> Result<Option<Self>> {
-        let Some((start, _)) = function_range(H::FUNCTION)? else {
-            return Ok(None);
-        };
-        // SAFETY: `trampoline::<H>` has ftrace_func_t's signature; `start`
-        // is the function's address, as found by kallsyms.
+    fn register(release: &str) -> Result<Self> {
+        let mut starts = [0usize; MAX_HOOKS];
+        for (hook, start) in T::HOOKS.iter().zip(starts.iter_mut()) {
+            let name = hook.function.to_str().unwrap_or("?");
+            match function_range(hook.function)? {
+                Some((address, _)) => *start = address,
+                None if hook.required => {
+                    pr_err!(
+                        "{} is not a function on kernel {} (inlined or renamed): not loading\n",
+                        name,
+                        release
+                    );
+                    return Err(ENOENT);
+                }
+                None => pr_info!("{} is not on this kernel; its counters stay 0\n", name),
+            }
+        }
+        let mut ips = [0 as c_ulong; MAX_HOOKS];
+        let mut n = 0;
+        for &start in starts.iter().filter(|&&s| s != 0) {
+            ips[n] = start as c_ulong;
+            n += 1;
+        }
+        // SAFETY: `trampoline::<T>` has ftrace_func_t's signature; `ips`
+        // holds `n` function addresses found by kallsyms.
         let ops = glue::from_err_ptr(unsafe {
-            glue::cowstat_ftrace_new(trampoline::<H>, start as c_ulong)
+            glue::cowstat_ftrace_new(trampoline::<T>, ips.as_ptr(), n as c_uint)
         })?;
         let ops = NonNull::new(ops).ok_or(ENOMEM)?;
+        // Publish the addresses before the first callback can run: ftrace
+        // registration orders these stores before it patches any call site.
+        for (start, address) in starts.iter().zip(T::addresses()) {
+            address.store(*start, Ordering::Release);
+        }
         // SAFETY: `ops` is a fresh, unregistered ops with its filter set.
         let ret = unsafe { glue::cowstat_ftrace_register(ops.as_ptr()) };
         if ret != 0 {
             // SAFETY: Registration failed, so the ops is not live.
             unsafe { glue::cowstat_ftrace_free(ops.as_ptr()) };
+            T::addresses().iter().for_each(|a| a.store(0, Ordering::Release));
+            pr_err!("ftrace refused the hooks ({}): not loading\n", ret);
             return Err(Error::from_errno(ret));
         }
-        // INVARIANT: registered just above; the caller marks it ACTIVE.
-        Ok(Some(Self { ops, status }))
+        for (hook, start) in T::HOOKS.iter().zip(starts) {
+            (hook.status)().set_active(start != 0);
+        }
+        // INVARIANT: registered just above.
+        Ok(Self {
+            ops,
+            _table: core::marker::PhantomData,
+        })
     }
 }
 
-impl Drop for Hook {
+impl<T: HookTable> Drop for Hooks<T> {
     fn drop(&mut self) {
         // SAFETY: By the type invariant the ops is registered. On success
         // ftrace has waited (RCU tasks) until no CPU is in our callback or
         // its trampoline, so the ops is ours to free.
         let ret = unsafe { glue::cowstat_ftrace_unregister(self.ops.as_ptr()) };
         if ret == 0 {
-            self.status.state.store(IDLE, Ordering::Release);
+            for (hook, address) in T::HOOKS.iter().zip(T::addresses()) {
+                (hook.status)().set_active(false);
+                address.store(0, Ordering::Release);
+            }
             // SAFETY: Unregistered above.
             unsafe { glue::cowstat_ftrace_free(self.ops.as_ptr()) };
+            T::claimed().store(false, Ordering::Release);
         } else {
             // ftrace is dead (it shut itself down after a bug) and may still
             // reach the ops: never free it. Module text cannot be pinned from
             // here; a dead ftrace no longer calls out, which is what makes
             // the unload survivable.
-            self.status.state.store(LEAKED, Ordering::Release);
-            pr_err!("ftrace refused to detach a hook ({}); leaking it\n", ret);
+            for hook in T::HOOKS {
+                (hook.status)().state.store(LEAKED, Ordering::Release);
+            }
+            pr_err!("ftrace refused to detach the hooks ({}); leaking them\n", ret);
         }
     }
 }
 
-/// The ftrace callback for `H`.
+/// The ftrace callback for table `T`: finds the hooked function by `ip`.
 ///
 /// # Safety
 ///
-/// Called by ftrace at the entry of `H::FUNCTION` with `fregs` null or the
-/// argument registers it saved, valid for the call.
-unsafe extern "C" fn trampoline<H: EntryHook>(
-    _ip: c_ulong,
+/// Called by ftrace at the entry of a function of `T` (`ip` is its call
+/// site) with `fregs` null or the argument registers it saved, valid for
+/// the call.
+unsafe extern "C" fn trampoline<T: HookTable>(
+    ip: c_ulong,
     parent_ip: c_ulong,
     _ops: *mut FtraceOps,
     fregs: *mut FtraceRegs,
@@ -248,9 +304,16 @@ unsafe extern "C" fn trampoline<H: EntryHook>(
     let Some(fregs) = NonNull::new(fregs) else {
         return;
     };
-    H::status().count_hit();
-    H::entry(&Call {
-        caller: parent_ip as usize,
-        fregs,
-    });
+    let ip = ip as usize;
+    for (hook, address) in T::HOOKS.iter().zip(T::addresses()) {
+        let start = address.load(Ordering::Relaxed);
+        if start != 0 && ip.wrapping_sub(start) < ENTRY_WINDOW {
+            (hook.status)().count_hit();
+            (hook.entry)(&Call {
+                caller: parent_ip as usize,
+                fregs,
+            });
+            return;
+        }
+    }
 }

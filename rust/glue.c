@@ -77,21 +77,26 @@ int cowstat_symbol_range(const char *name, unsigned long *start,
 /* ---- ftrace ------------------------------------------------------------- */
 
 /*
- * A new ftrace_ops that calls @func at the entry of the function starting at
- * @ip, and only that one (filtered by address, so a module's same-named
- * function is never hooked). PERMANENT: `sysctl kernel.ftrace_enabled=0`
- * fails with EBUSY while cowstat is loaded instead of silently stopping it.
+ * A new ftrace_ops that calls @func at the entry of the functions starting
+ * at @ips[0..n), and only those (filtered by address, so a module's
+ * same-named function is never hooked). One ops for every hook: unloading
+ * then waits for one RCU-tasks grace period, not one per hook. PERMANENT:
+ * `sysctl kernel.ftrace_enabled=0` fails with EBUSY while cowstat is
+ * loaded instead of silently stopping it.
  */
-struct ftrace_ops *cowstat_ftrace_new(ftrace_func_t func, unsigned long ip)
+struct ftrace_ops *cowstat_ftrace_new(ftrace_func_t func,
+				      const unsigned long *ips, unsigned int n)
 {
 	struct ftrace_ops *ops = kzalloc(sizeof(*ops), GFP_KERNEL);
-	int ret;
+	unsigned int i;
+	int ret = 0;
 
 	if (!ops)
 		return ERR_PTR(-ENOMEM);
 	ops->func = func;
 	ops->flags = FTRACE_OPS_FL_PERMANENT;
-	ret = ftrace_set_filter_ip(ops, ip, 0, 1);
+	for (i = 0; i < n && !ret; i++)
+		ret = ftrace_set_filter_ip(ops, ips[i], 0, i == 0);
 	if (ret) {
 		ftrace_free_filter(ops);
 		kfree(ops);

@@ -49,7 +49,7 @@ pub(crate) const SRC_KSM: c_int = 2;
 extern "C" {
     pub(crate) fn cowstat_symbol_range(name: *const c_char, start: *mut c_ulong, size: *mut c_ulong) -> c_int;
 
-    pub(crate) fn cowstat_ftrace_new(func: FtraceFunc, ip: c_ulong) -> *mut FtraceOps;
+    pub(crate) fn cowstat_ftrace_new(func: FtraceFunc, ips: *const c_ulong, n: c_uint) -> *mut FtraceOps;
     pub(crate) fn cowstat_ftrace_register(ops: *mut FtraceOps) -> c_int;
     pub(crate) fn cowstat_ftrace_unregister(ops: *mut FtraceOps) -> c_int;
     pub(crate) fn cowstat_ftrace_free(ops: *mut FtraceOps);

@@ -35,7 +35,7 @@
 use crate::{
     callers::Callers,
     counter::Counter,
-    ftrace::{Call, EntryHook, HookInfo, HookStatus},
+    ftrace::{Call, EntryHook, HookInfo, HookStatus, HookTable, MAX_HOOKS},
     glue,
     histogram::Log2Histogram,
     kretprobe::ReturnHook,
@@ -44,7 +44,10 @@ use crate::{
     task::Current,
     unshare::UnshareFaults,
 };
-use core::ffi::{c_int, c_long, c_void, CStr};
+use core::{
+    ffi::{c_int, c_long, c_void, CStr},
+    sync::atomic::{AtomicBool, AtomicUsize},
+};
 use kernel::prelude::*;
 
 /// Per-process (and, summed, global) fault counters.
@@ -85,7 +88,24 @@ pub(crate) static FILE_COW_CALLERS: Callers<3> =
     Callers::new([c"set_pte_range", c"finish_fault", c"do_cow_fault"]);
 
 /// Every entry hook, in `/proc/cowstat/probes` order.
-pub(crate) static ENTRY_HOOKS: [HookInfo; 9] = [
+pub(crate) struct EntryHooks;
+
+impl HookTable for EntryHooks {
+    const HOOKS: &'static [HookInfo] = &ENTRY_HOOKS;
+
+    fn addresses() -> &'static [AtomicUsize; MAX_HOOKS] {
+        static ADDRESSES: [AtomicUsize; MAX_HOOKS] = [const { AtomicUsize::new(0) }; MAX_HOOKS];
+        &ADDRESSES
+    }
+
+    fn claimed() -> &'static AtomicBool {
+        static CLAIMED: AtomicBool = AtomicBool::new(false);
+        &CLAIMED
+    }
+}
+
+/// The hooks of [`EntryHooks`]; hook `i` uses per-CPU hit counter `i`.
+pub(crate) const ENTRY_HOOKS: [HookInfo; 9] = [
     HookInfo::of::<DoWpPage>(),
     HookInfo::of::<PtepClearFlush>(),
     HookInfo::of::<PtepSetAccessFlags>(),
@@ -98,7 +118,7 @@ pub(crate) static ENTRY_HOOKS: [HookInfo; 9] = [
 ];
 
 /// The return probe's state, for `/proc/cowstat/probes`.
-pub(crate) static DUP_MMAP_STATUS: HookStatus = HookStatus::new(15);
+pub(crate) static DUP_MMAP_STATUS: HookStatus = HookStatus::new(MAX_HOOKS as u32);
 
 /// Resolves every caller set; returns the names of required sets that have
 /// no function at all on this kernel (then the module cannot count).

@@ -8,7 +8,7 @@ KO=${COWSTAT_KO:-/lib/cowstat/cowstat.ko}
 P=/proc/cowstat
 
 ktap_header
-ktap_plan 26
+ktap_plan 27
 
 # --- the files and their modes ---
 modes=""
@@ -30,6 +30,19 @@ done
 # The write-protect path's own function must exist for the caller filter.
 st=$(awk '/^caller/ { c = 1 } c && $1 == "do_wp_page" { print $2 }' $P/probes)
 ktap_expect_eq "caller_do_wp_page_is_a_function" function "$st"
+
+# No silent stop: the hooks are PERMANENT ftrace ops, so switching ftrace
+# off while cowstat is loaded is refused instead of stopping the counters.
+if [ -w /proc/sys/kernel/ftrace_enabled ]; then
+	echo 0 >/proc/sys/kernel/ftrace_enabled 2>/dev/null
+	r=$?
+	st=$(cat /proc/sys/kernel/ftrace_enabled)
+	echo 1 >/proc/sys/kernel/ftrace_enabled 2>/dev/null
+	[ "$r" != 0 ] && [ "$st" = 1 ]
+	ktap_result $? "ftrace_cannot_be_switched_off" "write status $r, ftrace_enabled then $st"
+else
+	ktap_result 0 "ftrace_cannot_be_switched_off # SKIP no /proc/sys/kernel/ftrace_enabled"
+fi
 
 hdr=$(head -1 $P/procs | tr -s ' ')
 ktap_expect_eq "procs_header" " pid comm wp_faults cow_copies cow_zero wp_reuses thp_wp_faults S" "$hdr"
