@@ -84,6 +84,10 @@ pub fn tests() -> Vec<MaybeCase> {
             Box::new(move || thp_split(n, per, p)),
         );
     }
+    add(
+        "path_thp_huge_zero_page_write_n5_seq".into(),
+        Box::new(|| thp_huge_zero(5, Seq)),
+    );
     for (k, p) in [(23, Seq), (1009, Random)] {
         add(
             format!("path_ksm_write_after_merge_k{k}_{}", pat(p)),
@@ -1520,6 +1524,94 @@ fn thp_split(n: u64, per: u64, pattern: Pattern) -> Result<Verdict> {
         "parent's AnonHugePages after the child's writes, kB",
         huge_kb,
         parent_huge,
+    );
+    r.done()
+}
+
+/// A THP-enabled heap of N huge-page regions, read first (each read maps
+/// the huge zero page) and then written once per region:
+/// `do_huge_pmd_wp_page` splits the huge zero PMD (`thp_splits`, vmstat
+/// `thp_split_pmd`) and the write then replaces a 4 KiB zero page with a
+/// zeroed page (`cow_zero`), not a copy.
+fn thp_huge_zero(n: u64, pattern: Pattern) -> Result<Verdict> {
+    let cs = Cowstat::locate();
+    cs.require()?;
+    if thp_mode().is_none() {
+        return skip("kernel without transparent huge pages");
+    }
+    let use_zero = "/sys/kernel/mm/transparent_hugepage/use_zero_page";
+    if read_trim(use_zero).ok().as_deref() != Some("1") {
+        return skip(format!(
+            "{use_zero} is not 1: reads do not map the huge zero page"
+        ));
+    }
+    pin_to_current_cpu()?;
+    let ps = page_size();
+    let hp = hpage_pmd_size();
+    let sub = hp / ps;
+    let heap = Heap::new(n * hp, true)?;
+    for h in 0..n {
+        // SAFETY: inside the heap; a read maps the huge zero page.
+        unsafe { std::ptr::read_volatile((heap.addr() + h * hp) as *const u8) };
+    }
+    let before = pagemap_of(None, heap.addr(), n * sub)?;
+    let pages: Vec<u64> = page_order(pattern, n, n, SEED)
+        .into_iter()
+        .map(|h| h * sub + (h * 31) % sub)
+        .collect();
+    let keys = ["thp_split_pmd", "pgreuse"];
+    let [mut p0, mut p1] = [0, 1].map(|_| Probe::new(&cs, &[]));
+    p0.prefault();
+    p1.prefault();
+    workload::prefault_stack();
+    p0.take(&keys)?;
+    heap.write_pages(&pages, 0x44);
+    p1.take(&keys)?;
+    let w = Window::new(&p0, &p1)?;
+    let after = pagemap_of(None, heap.addr(), n * sub)?;
+    let mut r = Report::default();
+    // All N regions map the same huge page, the huge zero page: pagemap
+    // shows its 512 frames in each.
+    r.eq(
+        "present before the writes (pagemap)",
+        n * sub,
+        count(&before, present),
+    );
+    r.eq(
+        "distinct frames before the writes (the huge zero page's 512)",
+        sub,
+        distinct_frames(&before),
+    );
+    r.global(
+        &w.stats(),
+        &[
+            ("thp_wp_faults", n),
+            ("thp_splits", n),
+            ("cow_zero", n),
+            ("wp_faults", n),
+        ],
+        &[],
+    );
+    r.row(
+        "this process",
+        &w.row(my_pid())?,
+        &[
+            ("thp_wp_faults", n),
+            ("cow_zero", n),
+            ("wp_faults", n),
+            ("cow_copies", 0),
+        ],
+    );
+    r.eq("vmstat thp_split_pmd delta", n, w.vm("thp_split_pmd"));
+    r.eq(
+        "pages exclusive after the writes (pagemap)",
+        n,
+        count(&after, exclusive),
+    );
+    r.eq(
+        "smaps Rss after the writes, kB (zero pages are not resident)",
+        n * ps / 1024,
+        smaps_kb(None, heap.addr(), heap.end(), "Rss")?,
     );
     r.done()
 }
