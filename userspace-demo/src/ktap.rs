@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 //! KTAP output for the in-VM test tools (cowstat-selftest, cowstat-fuzz):
-//! `ok N - name` / `not ok N - name`, diagnostics as `# ...`.
+//! `ok N - name` / `not ok N - name` / `ok N - name # SKIP reason`,
+//! diagnostics as `# ...`. A skip is not a pass: the totals count it apart,
+//! and so does scripts/run-tests.
 
 /// Numbers results and counts failures.
 pub struct Ktap {
     n: u32,
     failed: u32,
+    skipped: u32,
 }
 
 impl Ktap {
@@ -13,7 +16,11 @@ impl Ktap {
     pub fn start(planned: u32) -> Self {
         println!("TAP version 13");
         println!("1..{planned}");
-        Ktap { n: 0, failed: 0 }
+        Ktap {
+            n: 0,
+            failed: 0,
+            skipped: 0,
+        }
     }
 
     /// One result, with diagnostics printed before it.
@@ -48,11 +55,24 @@ impl Ktap {
         self.result(false, name, &[format!("error: {err}")]);
     }
 
-    /// Prints the totals; returns true if nothing failed.
+    /// A test that did not run because the system lacks what it needs
+    /// (`reason`): KTAP `ok N - name # SKIP reason`, counted as skipped.
+    pub fn skip(&mut self, name: &str, reason: &str) {
+        self.n += 1;
+        self.skipped += 1;
+        println!("ok {} - {name} # SKIP {reason}", self.n);
+    }
+
+    /// Prints the totals; returns true if nothing failed (skips do not fail).
     pub fn finish(self) -> bool {
+        let skipped = if self.skipped > 0 {
+            format!(", {} skipped", self.skipped)
+        } else {
+            String::new()
+        };
         println!(
-            "# totals: {} passed, {} failed",
-            self.n - self.failed,
+            "# totals: {} passed, {} failed{skipped}",
+            self.n - self.failed - self.skipped,
             self.failed
         );
         self.failed == 0

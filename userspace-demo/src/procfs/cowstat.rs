@@ -125,6 +125,17 @@ impl Stats {
         v
     }
 
+    /// The counter called `name`, typed or in `extra` (interface version 2
+    /// adds `cow_ksm`, `cow_file`, `thp_reuses`, `thp_splits`,
+    /// `hugetlb_copies`, `hugetlb_reuses`, `mm_copies`, `unshare_untracked`);
+    /// `None` if this module does not report it.
+    pub fn get(&self, name: &str) -> Option<u64> {
+        self.entries()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+    }
+
     /// `self - before` for every counter (saturating).
     pub fn delta(&self, before: &Stats) -> Stats {
         let d = |a: u64, b: u64| a.saturating_sub(b);
@@ -606,6 +617,15 @@ do_wp_page                   function     write-protect fault
         assert!(e.reason.contains("'x'"));
         assert!(parse_stats("wp_faults\n").is_err());
         assert!(parse_stats("").is_err());
+    }
+
+    #[test]
+    fn stats_get_typed_and_extra() {
+        let s = parse_stats("wp_faults 3\ncow_file 5\n").unwrap();
+        assert_eq!(s.get("wp_faults"), Some(3));
+        assert_eq!(s.get("cow_file"), Some(5));
+        assert_eq!(s.get("cow_copies"), Some(0));
+        assert_eq!(s.get("nope"), None);
     }
 
     #[test]

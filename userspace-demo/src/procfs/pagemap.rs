@@ -14,8 +14,12 @@ pub const PM_PRESENT: u64 = 1 << 63;
 pub const PM_SWAP: u64 = 1 << 62;
 /// Bit 61: file page or shared anon.
 pub const PM_FILE: u64 = 1 << 61;
+/// Bit 57: the PTE is userfaultfd write-protected.
+pub const PM_UFFD_WP: u64 = 1 << 57;
 /// Bit 56: page exclusively mapped (mapcount 1) — the COW cross-check.
 pub const PM_MMAP_EXCLUSIVE: u64 = 1 << 56;
+/// Bits 0-54: the page frame number if present (zero unless CAP_SYS_ADMIN).
+pub const PM_PFN_MASK: u64 = (1 << 55) - 1;
 
 /// Page counts of a range.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -78,6 +82,24 @@ pub fn read_range(pid: Option<u32>, start: u64, end: u64, page_size: u64) -> Res
         page += n;
     }
     Ok(out)
+}
+
+/// The raw pagemap entries of `[start, end)` of `pid` (None = self), one per page.
+pub fn read_entries(pid: Option<u32>, start: u64, end: u64, page_size: u64) -> Result<Vec<u64>> {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/pagemap"),
+        None => "/proc/self/pagemap".to_string(),
+    };
+    let f = File::open(&path).map_err(|e| Error::io("open", path.clone(), e))?;
+    let first = start / page_size;
+    let n = end.div_ceil(page_size) - first;
+    let mut buf = vec![0u8; (n * 8) as usize];
+    f.read_exact_at(&mut buf, first * 8)
+        .map_err(|e| Error::io("read", path.clone(), e))?;
+    Ok(buf
+        .chunks_exact(8)
+        .map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+        .collect())
 }
 
 fn merge(a: PagemapCounts, b: PagemapCounts) -> PagemapCounts {
