@@ -15,21 +15,64 @@
 
 use crate::glue;
 use core::{
-    ffi::CStr,
+    ffi::{c_char, c_uint, c_ulong, CStr},
     sync::atomic::{AtomicUsize, Ordering::Relaxed},
 };
 use kernel::prelude::*;
 
-/// The start and size of one core-kernel function, if it exists.
-pub(crate) fn function_range(name: &CStr) -> Result<Option<(usize, usize)>> {
-    let (mut start, mut size) = (0, 0);
-    // SAFETY: `name` is NUL-terminated; the out-pointers are valid locals.
-    let ret = unsafe { glue::cowstat_symbol_range(name.as_ptr(), &mut start, &mut size) };
-    match ret {
-        0 => Ok(Some((start as usize, size as usize))),
-        // Inlined, renamed, or only present in a module: not hooked.
-        r if r == ENOENT.to_errno() || r == EEXIST.to_errno() => Ok(None),
-        r => Err(Error::from_errno(r)),
+/// Kernel function names looked up together: one RCU grace period for the
+/// whole batch (the lookup registers and unregisters a disabled kprobe per
+/// name), so loading the module stays fast.
+pub(crate) struct Symbols {
+    names: [*const c_char; MAX_SYMBOLS],
+    starts: [c_ulong; MAX_SYMBOLS],
+    sizes: [c_ulong; MAX_SYMBOLS],
+    len: usize,
+}
+
+/// Names one [`Symbols`] batch holds.
+pub(crate) const MAX_SYMBOLS: usize = 32;
+
+impl Symbols {
+    /// An empty batch.
+    pub(crate) fn new() -> Self {
+        Self {
+            names: [core::ptr::null(); MAX_SYMBOLS],
+            starts: [0; MAX_SYMBOLS],
+            sizes: [0; MAX_SYMBOLS],
+            len: 0,
+        }
+    }
+
+    /// Adds a name; returns its index. `EINVAL` if the batch is full.
+    pub(crate) fn push(&mut self, name: &'static CStr) -> Result<usize> {
+        let slot = self.names.get_mut(self.len).ok_or(EINVAL)?;
+        *slot = name.as_ptr();
+        self.len += 1;
+        Ok(self.len - 1)
+    }
+
+    /// Looks every name up in vmlinux (process context; sleeps).
+    pub(crate) fn resolve(&mut self) -> Result {
+        // SAFETY: The first `len` names are static C strings; the output
+        // arrays hold `MAX_SYMBOLS >= len` entries.
+        let ret = unsafe {
+            glue::cowstat_symbols_resolve(
+                self.names.as_ptr(),
+                self.starts.as_mut_ptr(),
+                self.sizes.as_mut_ptr(),
+                self.len as c_uint,
+            )
+        };
+        kernel::error::to_result(ret)
+    }
+
+    /// Start and size of name `index`, if it is a core-kernel function.
+    pub(crate) fn range(&self, index: usize) -> Option<(usize, usize)> {
+        match (self.starts.get(index)?, self.sizes.get(index)?) {
+            (0, _) => None,
+            (&start, &size) => Some((start as usize, size as usize)),
+        }
     }
 }
 
@@ -49,19 +92,29 @@ impl<const N: usize> Callers<N> {
         }
     }
 
-    /// Looks every function up. Returns how many exist. Call at load,
-    /// before any hook that reads this set is registered (registration
-    /// orders these stores before the first callback).
-    pub(crate) fn resolve(&self) -> Result<usize> {
+    /// Adds the names to `symbols`; returns the index of the first.
+    pub(crate) fn request(&self, symbols: &mut Symbols) -> Result<usize> {
+        let first = symbols.len;
+        for name in &self.names {
+            symbols.push(name)?;
+        }
+        Ok(first)
+    }
+
+    /// Takes the ranges from resolved `symbols`, names from index `first`.
+    /// Returns how many exist. Call at load, before any hook that reads
+    /// this set is registered (registration orders these stores before the
+    /// first callback).
+    pub(crate) fn store(&self, symbols: &Symbols, first: usize) -> usize {
         let mut found = 0;
-        for (name, (start, end)) in self.names.iter().zip(&self.ranges) {
-            if let Some((s, size)) = function_range(name)? {
+        for (i, (start, end)) in self.ranges.iter().enumerate() {
+            if let Some((s, size)) = symbols.range(first + i) {
                 start.store(s, Relaxed);
                 end.store(s + size, Relaxed);
                 found += 1;
             }
         }
-        Ok(found)
+        found
     }
 
     /// Whether `ip` lies inside one of the functions.

@@ -108,15 +108,7 @@ impl kernel::Module for CowStat {
                 return Err(EINVAL);
             }
         }
-        if let Some(missing) = hooks::resolve_callers()? {
-            pr_err!(
-                "{} is not a function on kernel {}: cannot count copy-on-write here; not loading\n",
-                missing.to_str().unwrap_or("?"),
-                kernel_release()
-            );
-            return Err(ENOENT);
-        }
-        let attached = Hooks::<hooks::EntryHooks>::attach(kernel_release())?;
+        let attached = hooks::attach_all(kernel_release())?;
         let fork_probe = match ReturnProbe::attach::<hooks::DupMmap>() {
             Ok(p) => p,
             Err(e) => {

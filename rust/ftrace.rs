@@ -17,7 +17,7 @@
 //! callback that ftrace sees recursing is skipped by ftrace itself.
 
 use crate::{
-    callers::function_range,
+    callers::Symbols,
     glue::{self, FtraceOps, FtraceRegs},
 };
 use core::{
@@ -188,10 +188,11 @@ unsafe impl<T: HookTable> Send for Hooks<T> {}
 unsafe impl<T: HookTable> Sync for Hooks<T> {}
 
 impl<T: HookTable> Hooks<T> {
-    /// Looks every function of `T` up and attaches those that exist.
-    /// `ENOENT` (after one dmesg line naming it and the kernel) if a
-    /// required one does not; `EBUSY` if `T` is already attached.
-    pub(crate) fn attach(release: &str) -> Result<Self> {
+    /// Attaches the functions of `T` that exist: hook `i`'s function is
+    /// `symbols` entry `first + i`. `ENOENT` (after one dmesg line naming it
+    /// and the kernel) if a required one does not exist; `EBUSY` if `T` is
+    /// already attached.
+    pub(crate) fn attach(release: &str, symbols: &Symbols, first: usize) -> Result<Self> {
         if T::HOOKS.len() > MAX_HOOKS {
             return Err(EINVAL);
         }
@@ -199,14 +200,15 @@ impl<T: HookTable> Hooks<T> {
         T::claimed()
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
             .map_err(|_| EBUSY)?;
-        Self::register(release).inspect_err(|_| T::claimed().store(false, Ordering::Release))
+        Self::register(release, symbols, first)
+            .inspect_err(|_| T::claimed().store(false, Ordering::Release))
     }
 
-    fn register(release: &str) -> Result<Self> {
+    fn register(release: &str, symbols: &Symbols, first: usize) -> Result<Self> {
         let mut starts = [0usize; MAX_HOOKS];
-        for (hook, start) in T::HOOKS.iter().zip(starts.iter_mut()) {
+        for (i, (hook, start)) in T::HOOKS.iter().zip(starts.iter_mut()).enumerate() {
             let name = hook.function.to_str().unwrap_or("?");
-            match function_range(hook.function)? {
+            match symbols.range(first + i) {
                 Some((address, _)) => *start = address,
                 None if hook.required => {
                     pr_err!(

@@ -39,38 +39,51 @@
 /* ---- Symbols ------------------------------------------------------------ */
 
 /*
- * Finds the core-kernel function @name: its start and size in bytes.
- * -ENOENT if no such function exists (for example, the compiler inlined it),
- * -EEXIST if the only match is in a module (a livepatch or a same-named
- * static), which cowstat never hooks.
+ * Finds the core-kernel functions @names[0..n): their starts and sizes in
+ * bytes, 0/0 for a name that is not a function here (the compiler inlined
+ * it, or it is only in a module: a livepatch or a same-named static, which
+ * cowstat never hooks). Returns 0 or a negative errno (no memory).
  *
- * kallsyms_lookup_name() is not exported; a disabled kprobe resolves the
- * name through it without arming anything.
+ * kallsyms_lookup_name() is not exported; a disabled kprobe resolves a name
+ * through it without arming anything. All of them are unregistered at
+ * once, so a load waits for one RCU grace period, not one per name.
  */
-int cowstat_symbol_range(const char *name, unsigned long *start,
-			 unsigned long *size)
+int cowstat_symbols_resolve(const char *const *names, unsigned long *starts,
+			    unsigned long *sizes, unsigned int n)
 {
-	struct kprobe kp = { .symbol_name = name, .flags = KPROBE_FLAG_DISABLED };
+	struct kprobe *kps = kcalloc(n, sizeof(*kps), GFP_KERNEL);
+	struct kprobe **live = kcalloc(n, sizeof(*live), GFP_KERNEL);
 	char buf[KSYM_SYMBOL_LEN];
 	unsigned long addr, off, len;
+	unsigned int i, nlive = 0;
 	char *plus;
-	int ret;
 
-	ret = register_kprobe(&kp);
-	if (ret)
-		return ret == -EINVAL ? -ENOENT : ret;
-	addr = (unsigned long)kp.addr;
-	unregister_kprobe(&kp);
-
-	/* "name+0xOFF/0xLEN" for vmlinux, with " [module]" appended otherwise. */
-	sprint_symbol(buf, addr);
-	if (strchr(buf, '['))
-		return -EEXIST;
-	plus = strrchr(buf, '+');
-	if (!plus || sscanf(plus, "+%lx/%lx", &off, &len) != 2 || off > addr)
-		return -ENOENT;
-	*start = addr - off;
-	*size = len;
+	if (!kps || !live) {
+		kfree(kps);
+		kfree(live);
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		starts[i] = sizes[i] = 0;
+		kps[i].symbol_name = names[i];
+		kps[i].flags = KPROBE_FLAG_DISABLED;
+		if (register_kprobe(&kps[i]))
+			continue;
+		live[nlive++] = &kps[i];
+		addr = (unsigned long)kps[i].addr;
+		/* "name+0xOFF/0xLEN", with " [module]" appended for a module. */
+		sprint_symbol(buf, addr);
+		plus = strrchr(buf, '+');
+		if (strchr(buf, '[') || !plus ||
+		    sscanf(plus, "+%lx/%lx", &off, &len) != 2 || off > addr)
+			continue;
+		starts[i] = addr - off;
+		sizes[i] = len;
+	}
+	if (nlive)
+		unregister_kprobes(live, nlive);
+	kfree(live);
+	kfree(kps);
 	return 0;
 }
 

@@ -15,7 +15,7 @@ struct proc_dir_entry;
 
 typedef void (*cowstat_ret_fn)(u64 elapsed_ns, long retval);
 
-int cowstat_symbol_range(const char *name, unsigned long *start, unsigned long *size);
+int cowstat_symbols_resolve(const char *const *names, unsigned long *starts, unsigned long *sizes, unsigned int n);
 struct ftrace_ops *cowstat_ftrace_new(ftrace_func_t func, const unsigned long *ips, unsigned int n);
 int cowstat_ftrace_register(struct ftrace_ops *ops);
 int cowstat_ftrace_unregister(struct ftrace_ops *ops);

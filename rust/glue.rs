@@ -47,7 +47,12 @@ pub(crate) const SRC_ANON: c_int = 1;
 pub(crate) const SRC_KSM: c_int = 2;
 
 extern "C" {
-    pub(crate) fn cowstat_symbol_range(name: *const c_char, start: *mut c_ulong, size: *mut c_ulong) -> c_int;
+    pub(crate) fn cowstat_symbols_resolve(
+        names: *const *const c_char,
+        starts: *mut c_ulong,
+        sizes: *mut c_ulong,
+        n: c_uint,
+    ) -> c_int;
 
     pub(crate) fn cowstat_ftrace_new(func: FtraceFunc, ips: *const c_ulong, n: c_uint) -> *mut FtraceOps;
     pub(crate) fn cowstat_ftrace_register(ops: *mut FtraceOps) -> c_int;

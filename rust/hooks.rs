@@ -33,9 +33,9 @@
 //! (`is_zero_pfn(pte_pfn(orig_pte))`, see rust/glue.c).
 
 use crate::{
-    callers::Callers,
+    callers::{Callers, Symbols},
     counter::Counter,
-    ftrace::{Call, EntryHook, HookInfo, HookStatus, HookTable, MAX_HOOKS},
+    ftrace::{Call, EntryHook, HookInfo, HookStatus, HookTable, Hooks, MAX_HOOKS},
     glue,
     histogram::Log2Histogram,
     kretprobe::ReturnHook,
@@ -120,16 +120,30 @@ pub(crate) const ENTRY_HOOKS: [HookInfo; 9] = [
 /// The return probe's state, for `/proc/cowstat/probes`.
 pub(crate) static DUP_MMAP_STATUS: HookStatus = HookStatus::new(MAX_HOOKS as u32);
 
-/// Resolves every caller set; returns the names of required sets that have
-/// no function at all on this kernel (then the module cannot count).
-pub(crate) fn resolve_callers() -> Result<Option<&'static CStr>> {
-    if WP_CALLERS.resolve()? == 0 {
-        return Ok(Some(c"do_wp_page"));
+/// Looks up every hooked function and caller in one batch, then attaches
+/// the hooks. `ENOENT`, after one dmesg line naming the function and the
+/// kernel, if a required one is not a function on this kernel.
+pub(crate) fn attach_all(release: &str) -> Result<Hooks<EntryHooks>> {
+    let mut symbols = Symbols::new();
+    for hook in &ENTRY_HOOKS {
+        symbols.push(hook.function)?;
     }
-    THP_CALLERS.resolve()?;
-    HUGETLB_CALLERS.resolve()?;
-    FILE_COW_CALLERS.resolve()?;
-    Ok(None)
+    let wp = WP_CALLERS.request(&mut symbols)?;
+    let thp = THP_CALLERS.request(&mut symbols)?;
+    let hugetlb = HUGETLB_CALLERS.request(&mut symbols)?;
+    let file = FILE_COW_CALLERS.request(&mut symbols)?;
+    symbols.resolve()?;
+    if WP_CALLERS.store(&symbols, wp) == 0 {
+        pr_err!(
+            "do_wp_page is not a function on kernel {}: cannot count copy-on-write here; not loading\n",
+            release
+        );
+        return Err(ENOENT);
+    }
+    THP_CALLERS.store(&symbols, thp);
+    HUGETLB_CALLERS.store(&symbols, hugetlb);
+    FILE_COW_CALLERS.store(&symbols, file);
+    Hooks::attach(release, &symbols, 0)
 }
 
 /// Counts `event`, and the fault it ends, for the running process.
