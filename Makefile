@@ -107,11 +107,11 @@ bench: module cow-demo
 	@scripts/bench
 
 fmt: kernel
-	rustfmt --edition 2021 --config-path $(KDIR)/.rustfmt.toml rust/*.rs lab/starter/*.rs scripts/bench-variants/*.rs
+	rustfmt --edition 2021 --config-path $(KDIR)/.rustfmt.toml rust/*.rs lab/starter/*.rs
 	cd $(CRATE) && cargo fmt
 
 fmtcheck: kernel
-	rustfmt --check --edition 2021 --config-path $(KDIR)/.rustfmt.toml rust/*.rs lab/starter/*.rs scripts/bench-variants/*.rs
+	rustfmt --check --edition 2021 --config-path $(KDIR)/.rustfmt.toml rust/*.rs lab/starter/*.rs
 	cd $(CRATE) && cargo fmt --check
 
 clippy: kernel check-kdir
