@@ -1750,16 +1750,16 @@ impl UffdPages {
 /// fault with UFFDIO_WRITEPROTECT (mode 0: un-protect and wake).
 ///
 /// Each write first faults into `do_wp_page`, which hands it to userspace
-/// (`handle_userfault`): a `wp_faults` attempt with no outcome. What the
+/// (`handle_userfault`): a `wp_attempts` entry with no outcome. What the
 /// retried fault does depends on the page, because un-protecting
 /// (`uffd_wp_range` with MM_CP_TRY_CHANGE_WRITABLE) already makes an
 /// exclusive anonymous page writable:
 /// - exclusive pages: the retry finds a writable PTE and never enters
-///   `do_wp_page`: `wp_faults` = K, no reuse, vmstat `pgreuse` unchanged;
+///   `do_wp_page`: `wp_attempts` = K, `wp_faults` = 0, vmstat `pgreuse` unchanged;
 /// - pages shared at fork whose child exited: the retry reuses them:
-///   `wp_faults` = 2K, `wp_reuses` = K = `pgreuse`;
+///   `wp_attempts` = 2K, `wp_faults` = `wp_reuses` = K = `pgreuse`;
 /// - pages shared with a live child: the retry copies them:
-///   `wp_faults` = 2K, `cow_copies` = K.
+///   `wp_attempts` = 2K, `wp_faults` = `cow_copies` = K.
 fn uffd_wp(k: u64, pattern: Pattern, pages: UffdPages) -> Result<Verdict> {
     let cs = Cowstat::locate();
     cs.require()?;
@@ -1853,7 +1853,9 @@ fn uffd_wp(k: u64, pattern: Pattern, pages: UffdPages) -> Result<Verdict> {
     if let Some(c) = child {
         c.finish()?;
     }
-    let (faults, copies, reuses) = match pages {
+    // (do_wp_page entries, copies, reuses): a fault handed to userspace is
+    // an attempt with no outcome; wp_faults counts only the outcomes.
+    let (attempts, copies, reuses) = match pages {
         UffdPages::Exclusive => (k, 0, 0),
         UffdPages::AfterChildExit => (2 * k, 0, k),
         UffdPages::ChildAlive => (2 * k, k, 0),
@@ -1872,7 +1874,8 @@ fn uffd_wp(k: u64, pattern: Pattern, pages: UffdPages) -> Result<Verdict> {
     r.global(
         &w.stats(),
         &[
-            ("wp_faults", faults),
+            ("wp_attempts", attempts),
+            ("wp_faults", copies + reuses),
             ("cow_copies", copies),
             ("wp_reuses", reuses),
         ],
@@ -1882,7 +1885,7 @@ fn uffd_wp(k: u64, pattern: Pattern, pages: UffdPages) -> Result<Verdict> {
         "this process",
         &w.row(my_pid())?,
         &[
-            ("wp_faults", faults),
+            ("wp_faults", copies + reuses),
             ("cow_copies", copies),
             ("wp_reuses", reuses),
         ],
@@ -2061,12 +2064,12 @@ const MEMCG_RETRIES: u64 = 3;
 /// - Without swap (memory.swap.max = 0) and unkillable (oom_score_adj
 ///   -1000): once the group is full, the charge in `wp_page_copy` fails,
 ///   the group's OOM killer finds nothing to kill, the fault returns
-///   VM_FAULT_OOM and the write faults again: one `wp_faults` attempt and
+///   VM_FAULT_OOM and the write faults again: one `wp_attempts` entry and
 ///   one memory.events `oom` per retry, no copy. The parent then lifts
 ///   memory.max and the child finishes.
 ///
 /// Either way `cow_copies` = the pages copied (pagemap: on a new frame, or
-/// swapped out, in the child), `wp_faults` = `cow_copies` + retries.
+/// swapped out, in the child) = `wp_faults`, and `wp_attempts` = that + retries.
 fn memcg(k: u64, pattern: Pattern, with_swap: bool) -> Result<Verdict> {
     let cs = Cowstat::locate();
     cs.require()?;
@@ -2096,7 +2099,7 @@ fn memcg(k: u64, pattern: Pattern, with_swap: bool) -> Result<Verdict> {
     )?;
     let events = [cg.file("memory.events")];
     let [mut p0, mut p1] = [0, 1].map(|_| Probe::new(&cs, &events));
-    let mut poll = Snap::new(cs.path("procs"), 1 << 20);
+    let mut poll = Snap::new(cg.file("memory.events"), 4096);
     let mut child = Child::spawn(
         || {
             if !with_swap {
@@ -2129,9 +2132,13 @@ fn memcg(k: u64, pattern: Pattern, with_swap: bool) -> Result<Verdict> {
         // Nothing here allocates: the child's retries are counted globally.
         loop {
             poll.read()?;
-            let c = find_row(poll.text(), cpid).unwrap_or_default();
-            let attempts = c.wp_faults.saturating_sub(c.cow_copies + c.wp_reuses);
-            if attempts >= MEMCG_RETRIES || Instant::now() > lift_at {
+            let ooms = poll
+                .text()
+                .lines()
+                .find_map(|l| l.strip_prefix("oom "))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+            if ooms >= MEMCG_RETRIES || Instant::now() > lift_at {
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -2146,7 +2153,13 @@ fn memcg(k: u64, pattern: Pattern, with_swap: bool) -> Result<Verdict> {
     let child_map = pagemap_of(Some(cpid), heap.addr(), k)?;
     child.finish()?;
     let row = w.row(cpid)?;
-    let retries = row.wp_faults.saturating_sub(row.cow_copies + row.wp_reuses);
+    // Retries are do_wp_page entries that ended in no outcome (global: the
+    // only other processes in the window are quiet).
+    let d = w.stats();
+    let retries = d
+        .get("wp_attempts")
+        .unwrap_or(0)
+        .saturating_sub(d.get("wp_faults").unwrap_or(0));
     println!("# memory.max = memory.current + {MEMCG_HEADROOM} pages; child retries: {retries}");
     let copied = order
         .iter()
@@ -2166,14 +2179,15 @@ fn memcg(k: u64, pattern: Pattern, with_swap: bool) -> Result<Verdict> {
         &w.stats(),
         &[
             ("cow_copies", k),
-            ("wp_faults", k + retries),
+            ("wp_faults", k),
+            ("wp_attempts", k + retries),
             ("wp_reuses", 0),
         ],
         &[],
     );
-    r.row("child", &row, &[("cow_copies", k), ("wp_reuses", 0)]);
+    r.row("child", &row, &[("cow_copies", k), ("wp_faults", k), ("wp_reuses", 0)]);
     r.eq(
-        "retries (wp_faults - copies - reuses) = memory.events oom delta",
+        "retries (wp_attempts - wp_faults) = memory.events oom delta",
         oom,
         retries,
     );
@@ -2234,7 +2248,8 @@ fn pin_thread(cpu: usize) -> bool {
 /// thread that loses a race either sees the new PTE before entering
 /// `do_wp_page` (no attempt) or enters it, copies, and finds the PTE
 /// changed (`wp_page_copy` installs nothing): `cow_copies` = K exactly,
-/// `wp_faults` between K and 2K (how many races were lost is timing).
+/// `wp_faults` = K and `wp_attempts` between K and 2K (how many races were
+/// lost is timing).
 fn two_threads(k: u64, pattern: Pattern) -> Result<Verdict> {
     let cs = Cowstat::locate();
     cs.require()?;
@@ -2302,10 +2317,14 @@ fn two_threads(k: u64, pattern: Pattern) -> Result<Verdict> {
         0,
         status as u64,
     );
-    r.global(&d, &[("cow_copies", k), ("wp_reuses", 0)], &["wp_faults"]);
-    r.within("global wp_faults delta", k, 2 * k, d.wp_faults);
-    r.row("child", &row, &[("cow_copies", k), ("wp_reuses", 0)]);
-    r.within("child row wp_faults delta", k, 2 * k, row.wp_faults);
+    r.global(&d, &[("cow_copies", k), ("wp_faults", k), ("wp_reuses", 0)], &["wp_attempts"]);
+    r.within(
+        "global wp_attempts delta",
+        k,
+        2 * k,
+        d.get("wp_attempts").unwrap_or(0),
+    );
+    r.row("child", &row, &[("cow_copies", k), ("wp_faults", k), ("wp_reuses", 0)]);
     r.eq(
         "child's pages exclusive (pagemap)",
         k,
