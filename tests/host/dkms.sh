@@ -124,10 +124,10 @@ ko=$(find "$o" -maxdepth 1 -name 'cowstat.ko*' | head -1)
 [[ $ko == *.xz ]] && { xz -dc "$ko" >"$tmp/cowstat.ko"; ko=$tmp/cowstat.ko; }
 start=$SECONDS
 vm=$(scripts/vm-run --target debian --module "${ko:-/nonexistent.ko}" --timeout 120 -- \
-	sh -c 'dmesg | grep -m1 "cowstat:"; cat /proc/cowstat/probes' 2>&1)
+	sh -c 'dmesg | grep -m1 "cowstat: Loaded"; cat /proc/cowstat/probes' 2>&1)
 vst=$?
 ktap_info "VM boot: $((SECONDS - start)) s"
-dmesg_line=$(grep -m1 'cowstat:' <<<"$vm")
+dmesg_line=$(grep -m1 'cowstat: Loaded' <<<"$vm")
 ktap_result $([[ $vst == 0 && -n $dmesg_line ]] && echo 0 || echo 1) \
 	"dkms_module_loads_in_debian_kernel" "vm-run status $vst; dmesg: ${dmesg_line:-none}"
 inactive=$(awk '/^function/ { on = 1; next } on && /^$/ { exit } on && $3 != "active" { print $1 }' <<<"$vm")
