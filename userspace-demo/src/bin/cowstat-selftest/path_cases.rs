@@ -397,7 +397,9 @@ impl Report {
     }
 
     /// Global deltas: each `exact` counter equals its value, the `free`
-    /// ones are checked elsewhere, and every other counter did not move.
+    /// ones are checked elsewhere, an attempt counter not named equals its
+    /// fault counter (no fault was retried), and every other counter did
+    /// not move.
     fn global(&mut self, d: &Stats, exact: &[(&str, u64)], free: &[&str]) {
         let moved: Vec<String> = d
             .entries()
@@ -419,10 +421,22 @@ impl Report {
                 None => self.eq(format!("stats has a '{name}' line (1 = yes)"), 1, 0),
             }
         }
+        let named = |n: &str| exact.iter().any(|(e, _)| *e == n) || free.contains(&n);
+        let mut paired = Vec::new();
+        for (attempts, faults) in [("wp_attempts", "wp_faults"), ("thp_wp_attempts", "thp_wp_faults")] {
+            if !named(attempts) {
+                self.eq(
+                    format!("global {attempts} delta = {faults} delta (no retries)"),
+                    d.get(faults).unwrap_or(0),
+                    d.get(attempts).unwrap_or(0),
+                );
+                paired.push(attempts);
+            }
+        }
         let others: u64 = d
             .entries()
             .iter()
-            .filter(|(n, _)| !exact.iter().any(|(e, _)| e == n) && !free.contains(&n.as_str()))
+            .filter(|(n, _)| !named(n) && !paired.contains(&n.as_str()))
             .map(|(_, v)| v)
             .sum();
         self.eq("global delta of every other counter (sum)", 0, others);
