@@ -20,6 +20,7 @@
 //! | `__split_huge_pmd` | [`THP_CALLERS`] | `thp_splits` |
 //! | `wake_up_new_task` | `kernel_clone` | `forks` (a child with its own mm) |
 //! | `dup_mmap` return | `copy_process` | `fork_ns`, fork latency |
+//! | `release_task` | the reaper | ends a process's row (rust/table.rs) |
 //!
 //! A write fault that ends in a copy or a reuse counts once in `wp_faults`
 //! (`thp_wp_faults` for huge PMDs), at the same moment as its outcome.
@@ -32,17 +33,21 @@
 //! (`is_zero_pfn(pte_pfn(orig_pte))`, see rust/glue.c).
 
 use crate::{
-    callers::Callers,
+    callers::{Callers, Symbols},
     counter::Counter,
-    ftrace::{Call, EntryHook, HookInfo, HookStatus},
+    ftrace::{Call, EntryHook, HookInfo, HookStatus, HookTable, Hooks, MAX_HOOKS},
     glue,
     histogram::Log2Histogram,
     kretprobe::ReturnHook,
-    table::{Event, ProcessTable},
+    event::Event,
+    table::ProcessTable,
     task::Current,
     unshare::UnshareFaults,
 };
-use core::ffi::{c_int, c_long, c_void, CStr};
+use core::{
+    ffi::{c_int, c_long, c_void, CStr},
+    sync::atomic::{AtomicBool, AtomicUsize},
+};
 use kernel::prelude::*;
 
 /// Per-process (and, summed, global) fault counters.
@@ -83,7 +88,24 @@ pub(crate) static FILE_COW_CALLERS: Callers<3> =
     Callers::new([c"set_pte_range", c"finish_fault", c"do_cow_fault"]);
 
 /// Every entry hook, in `/proc/cowstat/probes` order.
-pub(crate) static ENTRY_HOOKS: [HookInfo; 8] = [
+pub(crate) struct EntryHooks;
+
+impl HookTable for EntryHooks {
+    const HOOKS: &'static [HookInfo] = &ENTRY_HOOKS;
+
+    fn addresses() -> &'static [AtomicUsize; MAX_HOOKS] {
+        static ADDRESSES: [AtomicUsize; MAX_HOOKS] = [const { AtomicUsize::new(0) }; MAX_HOOKS];
+        &ADDRESSES
+    }
+
+    fn claimed() -> &'static AtomicBool {
+        static CLAIMED: AtomicBool = AtomicBool::new(false);
+        &CLAIMED
+    }
+}
+
+/// The hooks of [`EntryHooks`]; hook `i` uses per-CPU hit counter `i`.
+pub(crate) const ENTRY_HOOKS: [HookInfo; 9] = [
     HookInfo::of::<DoWpPage>(),
     HookInfo::of::<PtepClearFlush>(),
     HookInfo::of::<PtepSetAccessFlags>(),
@@ -92,34 +114,50 @@ pub(crate) static ENTRY_HOOKS: [HookInfo; 8] = [
     HookInfo::of::<PmdpSetAccessFlags>(),
     HookInfo::of::<SplitHugePmd>(),
     HookInfo::of::<WakeUpNewTask>(),
+    HookInfo::of::<ReleaseTask>(),
 ];
 
 /// The return probe's state, for `/proc/cowstat/probes`.
-pub(crate) static DUP_MMAP_STATUS: HookStatus = HookStatus::new();
+pub(crate) static DUP_MMAP_STATUS: HookStatus = HookStatus::new(MAX_HOOKS as u32);
 
-/// Resolves every caller set; returns the names of required sets that have
-/// no function at all on this kernel (then the module cannot count).
-pub(crate) fn resolve_callers() -> Result<Option<&'static CStr>> {
-    if WP_CALLERS.resolve()? == 0 {
-        return Ok(Some(c"do_wp_page"));
+/// Looks up every hooked function and caller in one batch, then attaches
+/// the hooks. `ENOENT`, after one dmesg line naming the function and the
+/// kernel, if a required one is not a function on this kernel.
+pub(crate) fn attach_all(release: &str) -> Result<Hooks<EntryHooks>> {
+    let mut symbols = Symbols::new();
+    for hook in &ENTRY_HOOKS {
+        symbols.push(hook.function)?;
     }
-    THP_CALLERS.resolve()?;
-    HUGETLB_CALLERS.resolve()?;
-    FILE_COW_CALLERS.resolve()?;
-    Ok(None)
+    let wp = WP_CALLERS.request(&mut symbols)?;
+    let thp = THP_CALLERS.request(&mut symbols)?;
+    let hugetlb = HUGETLB_CALLERS.request(&mut symbols)?;
+    let file = FILE_COW_CALLERS.request(&mut symbols)?;
+    symbols.resolve()?;
+    if WP_CALLERS.store(&symbols, wp) == 0 {
+        pr_err!(
+            "do_wp_page is not a function on kernel {}: cannot count copy-on-write here; not loading\n",
+            release
+        );
+        return Err(ENOENT);
+    }
+    THP_CALLERS.store(&symbols, thp);
+    HUGETLB_CALLERS.store(&symbols, hugetlb);
+    FILE_COW_CALLERS.store(&symbols, file);
+    Hooks::attach(release, &symbols, 0)
 }
 
 /// Counts `event`, and the fault it ends, for the running process.
 #[inline]
 fn record(me: &Current, event: Event) {
-    TABLE.record(me.tgid, &me.comm, event.fault(), event);
+    TABLE.record(me, event.fault(), event);
 }
 
-/// Declares a hook's static status and the `EntryHook` constants.
+/// Declares a hook's status, with its index among the per-CPU hit counters
+/// (its position in [`ENTRY_HOOKS`]; checked at load).
 macro_rules! hook_status {
-    () => {
+    ($index:literal) => {
         fn status() -> &'static HookStatus {
-            static STATUS: HookStatus = HookStatus::new();
+            static STATUS: HookStatus = HookStatus::new($index);
             &STATUS
         }
     };
@@ -133,7 +171,7 @@ unsafe impl EntryHook for DoWpPage {
     const FUNCTION: &'static CStr = c"do_wp_page";
     const REQUIRED: bool = true;
     const COUNTS: &'static str = "wp_attempts";
-    hook_status!();
+    hook_status!(0);
 
     fn entry(call: &Call) {
         let me = Current::get();
@@ -161,7 +199,7 @@ unsafe impl EntryHook for PtepClearFlush {
     const FUNCTION: &'static CStr = c"ptep_clear_flush";
     const REQUIRED: bool = true;
     const COUNTS: &'static str = "cow_* copies, hugetlb_copies";
-    hook_status!();
+    hook_status!(1);
 
     fn entry(call: &Call) {
         let caller = call.caller();
@@ -199,7 +237,7 @@ unsafe impl EntryHook for PtepSetAccessFlags {
     const FUNCTION: &'static CStr = c"ptep_set_access_flags";
     const REQUIRED: bool = true;
     const COUNTS: &'static str = "wp_reuses, wp_shared, hugetlb_reuses";
-    hook_status!();
+    hook_status!(2);
 
     fn entry(call: &Call) {
         let caller = call.caller();
@@ -228,15 +266,14 @@ unsafe impl EntryHook for FolioAddNewAnonRmap {
     const FUNCTION: &'static CStr = c"folio_add_new_anon_rmap";
     const REQUIRED: bool = false;
     const COUNTS: &'static str = "cow_file (first write)";
-    hook_status!();
+    hook_status!(3);
 
     fn entry(call: &Call) {
         // `set_pte_range` installs a new anonymous page only for a write
         // fault on a private file mapping: `do_cow_fault`'s copy.
         if FILE_COW_CALLERS.contains(call.caller()) {
-            let me = Current::get();
             // Not a write-protect fault: the page was not mapped before.
-            TABLE.record(me.tgid, &me.comm, None, Event::CowFile);
+            TABLE.record(&Current::get(), None, Event::CowFile);
         }
     }
 }
@@ -249,7 +286,7 @@ unsafe impl EntryHook for DoHugePmdWpPage {
     const FUNCTION: &'static CStr = c"do_huge_pmd_wp_page";
     const REQUIRED: bool = false;
     const COUNTS: &'static str = "thp_wp_attempts";
-    hook_status!();
+    hook_status!(4);
 
     fn entry(call: &Call) {
         // SAFETY: arg 0 is this fault's `struct vm_fault *`.
@@ -268,7 +305,7 @@ unsafe impl EntryHook for PmdpSetAccessFlags {
     const FUNCTION: &'static CStr = c"pmdp_set_access_flags";
     const REQUIRED: bool = false;
     const COUNTS: &'static str = "thp_reuses";
-    hook_status!();
+    hook_status!(5);
 
     fn entry(call: &Call) {
         // LAB TODO 3: `do_huge_pmd_wp_page` reuses a huge page that only
@@ -289,7 +326,7 @@ unsafe impl EntryHook for SplitHugePmd {
     const FUNCTION: &'static CStr = c"__split_huge_pmd";
     const REQUIRED: bool = false;
     const COUNTS: &'static str = "thp_splits";
-    hook_status!();
+    hook_status!(6);
 
     fn entry(call: &Call) {
         if THP_CALLERS.contains(call.caller()) {
@@ -307,12 +344,32 @@ unsafe impl EntryHook for WakeUpNewTask {
     const FUNCTION: &'static CStr = c"wake_up_new_task";
     const REQUIRED: bool = false;
     const COUNTS: &'static str = "forks";
-    hook_status!();
+    hook_status!(7);
 
     fn entry(call: &Call) {
         // SAFETY: arg 0 is the new task, fully set up and not yet running.
         if unsafe { glue::cowstat_task_has_new_mm(call.arg(0) as *const c_void) } {
             FORKS.inc();
+        }
+    }
+}
+
+/// `void release_task(struct task_struct *p)`: a task is reaped; for the
+/// group leader, the whole process is gone.
+pub(crate) struct ReleaseTask;
+
+// SAFETY: `entry` reads arg 0 as `struct task_struct *`, as declared.
+unsafe impl EntryHook for ReleaseTask {
+    const FUNCTION: &'static CStr = c"release_task";
+    const REQUIRED: bool = true;
+    const COUNTS: &'static str = "frees ended processes' rows";
+    hook_status!(8);
+
+    fn entry(call: &Call) {
+        // SAFETY: arg 0 is the task being reaped, valid for the call.
+        let tgid = unsafe { glue::cowstat_released_process(call.arg(0) as *const c_void) };
+        if tgid > 0 {
+            TABLE.release(tgid);
         }
     }
 }
@@ -338,7 +395,7 @@ unsafe impl ReturnHook for DupMmap {
     }
 }
 
-/// Zeroes every counter, row and histogram bucket.
+/// Zeroes every counter, row and histogram bucket. Sleeps.
 pub(crate) fn reset_all() {
     TABLE.reset();
     FORKS.reset();
