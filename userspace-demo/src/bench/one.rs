@@ -13,8 +13,8 @@ use serde_json::json;
 use cow_demo::error::{Error, Result};
 use cow_demo::procfs::cowstat::{find_row, parse_proc_line, read_file_into, Cowstat};
 use cow_demo::workload::{
-    exit_child, fork, page_size, pin_to_current_cpu, pipe, prefault_stack, recv, send,
-    wait_child, Forked, Heap,
+    exit_child, fork, page_size, pin_to_current_cpu, pipe, prefault_stack, recv, send, wait_child,
+    Forked, Heap,
 };
 
 use super::mem::{check_fits, recv_u64, send_u64, SplitRegion};
@@ -103,7 +103,13 @@ fn row_copies(text: &str) -> u64 {
 /// `pid` (opened each time, and re-read on a kept descriptor), a whole
 /// `procs` read and search (the old way), its smaps summed as Redis does,
 /// smaps_rollup, and /proc/self/stat (the floor of any /proc read).
-pub fn one(ctx: &Context, heap_bytes: u64, vmas: usize, write_pct: f64, repeats: usize) -> Result<()> {
+pub fn one(
+    ctx: &Context,
+    heap_bytes: u64,
+    vmas: usize,
+    write_pct: f64,
+    repeats: usize,
+) -> Result<()> {
     let cs = Cowstat::locate();
     cs.require()?;
     check_fits(
@@ -137,12 +143,20 @@ pub fn one(ctx: &Context, heap_bytes: u64, vmas: usize, write_pct: f64, repeats:
     let ok = recv_u64(&mut done_rx).unwrap_or(0);
     wait_child(pid)?;
     if ok != 1 {
-        return Err(Error::Child(format!("one: the measuring child {pid} failed")));
+        return Err(Error::Child(format!(
+            "one: the measuring child {pid} failed"
+        )));
     }
     Ok(())
 }
 
-fn measure(ctx: &Context, region: &SplitRegion, vmas: usize, k: usize, repeats: usize) -> Result<()> {
+fn measure(
+    ctx: &Context,
+    region: &SplitRegion,
+    vmas: usize,
+    k: usize,
+    repeats: usize,
+) -> Result<()> {
     let me = std::process::id();
     let mut buf = vec![1u8; 4 << 20];
     let mut small = vec![1u8; 4096];
@@ -180,7 +194,9 @@ fn measure(ctx: &Context, region: &SplitRegion, vmas: usize, k: usize, repeats: 
         m[0].push(ns(t));
         // self on a kept descriptor: one pread at offset 0.
         let t = Instant::now();
-        let n = kept_self.read_at(&mut small, 0).map_err(|e| io("pread self", e))?;
+        let n = kept_self
+            .read_at(&mut small, 0)
+            .map_err(|e| io("pread self", e))?;
         std::hint::black_box(row_copies(std::str::from_utf8(&small[..n]).unwrap_or("")));
         m[1].push(ns(t));
         // pid: open, write the pid, read, close.
@@ -190,7 +206,8 @@ fn measure(ctx: &Context, region: &SplitRegion, vmas: usize, k: usize, repeats: 
             .write(true)
             .open(&pid_path)
             .map_err(|e| io("open pid", e))?;
-        f.write_all(&pidtext[..pidlen]).map_err(|e| io("write pid", e))?;
+        f.write_all(&pidtext[..pidlen])
+            .map_err(|e| io("write pid", e))?;
         let mut n = 0;
         loop {
             let r = f.read(&mut small[n..]).map_err(|e| io("read pid", e))?;
@@ -204,7 +221,9 @@ fn measure(ctx: &Context, region: &SplitRegion, vmas: usize, k: usize, repeats: 
         m[2].push(ns(t));
         // pid on a kept descriptor (pid written once): one pread.
         let t = Instant::now();
-        let n = kept_pid.read_at(&mut small, 0).map_err(|e| io("pread pid", e))?;
+        let n = kept_pid
+            .read_at(&mut small, 0)
+            .map_err(|e| io("pread pid", e))?;
         std::hint::black_box(row_copies(std::str::from_utf8(&small[..n]).unwrap_or("")));
         m[3].push(ns(t));
         // The whole procs table, then our row in it (O(rows)).

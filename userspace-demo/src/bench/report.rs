@@ -783,7 +783,10 @@ fn one_section(recs: &[Record], md: &mut String, dir: &Path) -> Result<Vec<Value
         md,
         "| sweep | live rows | heap | VMAs | self | self, kept fd | pid | pid, kept fd | procs (whole) | smaps (Redis) | smaps_rollup | /proc/self/stat | smaps / self | smaps / self, kept fd |"
     );
-    let _ = writeln!(md, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        md,
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     let metrics = [
         "read_self",
         "read_self_kept_fd",
@@ -821,7 +824,13 @@ fn one_section(recs: &[Record], md: &mut String, dir: &Path) -> Result<Vec<Value
             let ratio = |m: &str| same(m).map(|p| know_ratio(s, p));
             let f = |q: Option<Spread>| {
                 q.map_or("-".into(), |q| {
-                    let g = |x: f64| if x < 10.0 { format!("{x:.2}") } else { format!("{x:.0}") };
+                    let g = |x: f64| {
+                        if x < 10.0 {
+                            format!("{x:.2}")
+                        } else {
+                            format!("{x:.0}")
+                        }
+                    };
                     format!("{}x ({}–{})", g(q.median), g(q.min), g(q.max))
                 })
             };

@@ -74,11 +74,15 @@ enum Command {
     #[command(after_help = "EXAMPLES:\n    cowstat-bench scale --procs 1000 --total-pages 16384")]
     Scale(ScaleArgs),
     /// One process's figures: /proc/cowstat/self and pid vs its own smaps
-    #[command(after_help = "EXAMPLES:\n    cowstat-bench one --heap 1G --repeats 20\n    \
-        cowstat-bench one --heap 160M --vmas 10000")]
+    #[command(
+        after_help = "EXAMPLES:\n    cowstat-bench one --heap 1G --repeats 20\n    \
+        cowstat-bench one --heap 160M --vmas 10000"
+    )]
     One(KnowArgs),
     /// Keep N processes with rows alive; prints the pid to kill to end them
-    #[command(after_help = "EXAMPLES:\n    keeper=$(cowstat-bench hold --procs 999); ...; kill $keeper")]
+    #[command(
+        after_help = "EXAMPLES:\n    keeper=$(cowstat-bench hold --procs 999); ...; kill $keeper"
+    )]
     Hold(HoldArgs),
     /// Leave N rows in /proc/cowstat/procs (N children copy a page)
     #[command(after_help = "EXAMPLES:\n    cowstat-bench fill --procs 1100\n    \
