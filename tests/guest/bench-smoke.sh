@@ -8,7 +8,7 @@ OUT=/tmp/bench-smoke.jsonl
 DRIVER=/lib/cowstat/bench.sh
 
 ktap_header
-ktap_plan 10
+ktap_plan 11
 
 # records BENCH METRIC: number of records of that bench and metric.
 records() { grep -c "\"bench\":\"$1\",\"metric\":\"$2\"" $OUT; }
@@ -76,6 +76,16 @@ g=$(first global_cow_copies)
 o=$(first other_row_copies)
 [ -n "$g" ] && [ "$g" -ge 30 ] && [ "$o" = 0 ]
 ktap_result $? "scale_counts_all_copies" "global cow_copies $g (>= 30), <other> $o (0)"
+
+# one: the measuring child wrote K pages; self, pid and procs all show its
+# row (K copies plus at most a few of its own stack pages), at 1 and 4
+# live processes held.
+k=$(param read_self pages_written)
+sc=$(param read_self self_cow_copies)
+pc=$(param read_self pid_cow_copies)
+n=$(records one read_self)
+[ "$n" = 2 ] && [ -n "$k" ] && [ "$sc" -ge "$k" ] && [ "$sc" -le $((k + 8)) ] && [ "$pc" = "$sc" ]
+ktap_result $? "one_self_and_pid_show_writes" "records $n (2), K $k, self cow_copies $sc (K..K+8), pid $pc (= self)"
 
 # The host-side summary works on these records.
 rm -rf /tmp/bench-report

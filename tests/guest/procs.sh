@@ -146,6 +146,9 @@ ktap_info "storm: $SECS s"
 expect storm_rows_copies_le_faults storm_stats_copies_le_faults storm_ran
 
 problems=$(kernel_log_problems)
-[ -z "$problems" ]
-ktap_result $? "no_kernel_warnings" "$problems"
+if [ -z "$problems" ]; then
+	ktap_result 0 "no_kernel_warnings"
+else
+	ktap_result 1 "no_kernel_warnings" "$problems"
+fi
 ktap_finished

@@ -2,13 +2,15 @@
 # SPDX-License-Identifier: GPL-2.0
 # Guest driver of `make bench` (scripts/bench): every benchmark in one boot.
 #
-# usage: sh /lib/cowstat/bench.sh [full|quick|smoke] [OUT]
+# usage: sh /lib/cowstat/bench.sh [full|quick|smoke|rows|rows-quick] [OUT]
 #
 # Runs cowstat-bench with the module loaded and unloaded (rmmod/insmod in
 # alternating order, ROUNDS times), writing JSON lines to OUT (default
 # /dev/ttyS1, which vm-run --out connects to a host file) and progress to
 # the console. `quick` uses small sizes (seconds under TCG); `smoke` tiny
-# ones, for tests/guest/bench-smoke.sh.
+# ones, for tests/guest/bench-smoke.sh. `rows` runs only the one-process
+# part (self and pid vs smaps as live rows, heap and VMAs grow) and the
+# scale part (`rows-quick`: small sizes).
 set -e
 mode=${1:-full}
 out=${2:-/dev/ttyS1}
@@ -44,6 +46,17 @@ full)
 	KNOW_HEAPS="16M 64M 256M 1G 2G" KNOW_VMAS="1 10 100 1000 10000" KNOW_REP=5
 	KNOW_VMA_HEAP=160M SCALE_N="1 2 16 256 1000" SCALE_PAGES=16384 SCALE_ROUNDS=2 SCALE_REP=2
 	FILL=7000 FILL_KNOW=1000 TABLE_PAIRS=3
+	ONE_HEAP=1G ONE_ROWS="1 16 256 1000" ONE_HEAPS="16M 64M 256M 1G" ONE_VMAS="1 10 100 1000 10000"
+	ONE_VMA_HEAP=160M ONE_REP=20
+	;;
+rows)
+	ONE_HEAP=1G ONE_ROWS="1 16 256 1000" ONE_HEAPS="16M 64M 256M 1G" ONE_VMAS="1 10 100 1000 10000"
+	ONE_VMA_HEAP=160M ONE_REP=20
+	SCALE_N="1 2 16 256 1000" SCALE_PAGES=16384 SCALE_ROUNDS=2 SCALE_REP=2
+	;;
+rows-quick)
+	ONE_HEAP=64M ONE_ROWS="1 16 256" ONE_HEAPS="16M 64M" ONE_VMAS="1 100" ONE_VMA_HEAP=16M ONE_REP=5
+	SCALE_N="1 16" SCALE_PAGES=1024 SCALE_ROUNDS=1 SCALE_REP=2
 	;;
 quick)
 	ROUNDS=2 OV_HEAP=32M OV_PAGES=2048 OV_TOUCH=8M OV_REP=2
@@ -51,6 +64,7 @@ quick)
 	KNOW_HEAPS="16M 64M" KNOW_VMAS="1 100" KNOW_REP=2
 	KNOW_VMA_HEAP=16M SCALE_N="1 16" SCALE_PAGES=1024 SCALE_ROUNDS=1 SCALE_REP=2
 	FILL=5000 FILL_KNOW=1000 TABLE_PAIRS=1
+	ONE_HEAP=64M ONE_ROWS="1 16 256" ONE_HEAPS="16M 64M" ONE_VMAS="1 100" ONE_VMA_HEAP=16M ONE_REP=5
 	;;
 smoke)
 	ROUNDS=1 OV_HEAP=4M OV_PAGES=23 OV_TOUCH=1M OV_REP=1
@@ -58,8 +72,9 @@ smoke)
 	KNOW_HEAPS="4M" KNOW_VMAS="3" KNOW_REP=1
 	KNOW_VMA_HEAP=1M SCALE_N="3" SCALE_PAGES=30 SCALE_ROUNDS=1 SCALE_REP=1
 	FILL=5 FILL_KNOW=5 TABLE_PAIRS=0
+	ONE_HEAP=4M ONE_ROWS="1 4" ONE_HEAPS="" ONE_VMAS="" ONE_VMA_HEAP=1M ONE_REP=1
 	;;
-*) echo "bench.sh: error: unknown mode '$mode' (full, quick or smoke)" >&2; exit 2 ;;
+*) echo "bench.sh: error: unknown mode '$mode' (full, quick, smoke, rows or rows-quick)" >&2; exit 2 ;;
 esac
 
 command -v $B >/dev/null || { echo "bench.sh: error: $B not in PATH" >&2; exit 2; }
@@ -79,6 +94,67 @@ if [ -r /sys/kernel/debug/kprobes/list ]; then
 fi
 while read -r line; do note "probes: $line"; done </proc/cowstat/probes
 start=$(date +%s)
+
+# One process's figures (cowstat-bench one): /proc/cowstat/self and pid
+# against the process's own smaps, first as live rows grow (held processes,
+# each with a row), then as heap and VMAs grow with the most rows. A reset
+# before each run empties the exited ring, so procs lists the live rows.
+one_part() {
+	load
+	keepers="" held=0
+	for n in $ONE_ROWS; do
+		add=$((n - 1 - held))
+		if [ $add -gt 0 ]; then
+			log "hold --procs $add"
+			keepers="$keepers $($B hold --procs $add)"
+			held=$((held + add))
+		fi
+		reset
+		run --tag rows one --heap $ONE_HEAP --repeats $ONE_REP
+	done
+	for h in $ONE_HEAPS; do
+		reset
+		run --tag heap one --heap $h --repeats $ONE_REP
+	done
+	for v in $ONE_VMAS; do
+		reset
+		run --tag vmas one --heap $ONE_VMA_HEAP --vmas $v --repeats $ONE_REP
+	done
+	# shellcheck disable=SC2086
+	[ -z "$keepers" ] || kill $keepers
+	reset
+}
+
+# Scale: N processes taking COW faults at once, loaded and unloaded.
+scale_part() {
+	r=1
+	while [ $r -le $SCALE_ROUNDS ]; do
+		for s in load unload; do
+			$s
+			for n in $SCALE_N; do
+				loaded && reset
+				run --tag scale$r scale --procs $n --total-pages $SCALE_PAGES --repeats $SCALE_REP
+			done
+		done
+		r=$((r + 1))
+	done
+	load
+}
+
+finish() {
+	note "clocksource at the end $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+	dmesg | grep -i 'clocksource.*unstable' | while read -r line; do note "dmesg: $line"; done
+	note "done in $(($(date +%s) - start)) s"
+	log "done in $(($(date +%s) - start)) s"
+}
+
+case $mode in rows*)
+	one_part
+	scale_part
+	finish
+	exit 0
+	;;
+esac
 
 # 1+2. Probe overhead and COW cost breakdown, loaded vs unloaded (and the
 # variants, if present), in ABBA / ABCDDCBA order. Variant runs are tagged
@@ -140,20 +216,7 @@ while [ $i -le $TABLE_PAIRS ]; do
 done
 reset
 
-# 5. Scale: N processes taking COW faults at once, loaded and unloaded.
-r=1
-while [ $r -le $SCALE_ROUNDS ]; do
-	for s in load unload; do
-		$s
-		for n in $SCALE_N; do
-			loaded && reset
-			run --tag scale$r scale --procs $n --total-pages $SCALE_PAGES --repeats $SCALE_REP
-		done
-	done
-	r=$((r + 1))
-done
-load
-note "clocksource at the end $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
-dmesg | grep -i 'clocksource.*unstable' | while read -r line; do note "dmesg: $line"; done
-note "done in $(($(date +%s) - start)) s"
-log "done in $(($(date +%s) - start)) s"
+# 5. Scale, then 6. one process's figures.
+scale_part
+one_part
+finish

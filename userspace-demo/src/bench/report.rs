@@ -743,6 +743,8 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
     series(&dir.join("scale_loaded.dat"), &sl)?;
     series(&dir.join("scale_unloaded.dat"), &su)?;
 
+    let one_process = one_section(&recs, &mut md, dir)?;
+
     let summary = json!({
         "probe_overhead": ratios,
         "probe_overhead_split": splits,
@@ -754,6 +756,7 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
         "many_rows": many,
         "scale": scale_ratios.iter().map(|(n, l, u)| json!({"procs": n, "loaded": l, "unloaded": u,
             "ratio": l.median / u.median})).collect::<Vec<_>>(),
+        "one_process": one_process,
     });
     let results = json!({ "summary": summary, "records": recs });
     let rj = dir.join("results.json");
@@ -762,6 +765,126 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
     let rm = dir.join("report.md");
     fs::write(&rm, md).map_err(|e| Error::io("write", &rm, e))?;
     Ok(())
+}
+
+/// The `one` records (tags `rows`, `heap`, `vmas`): one process's figures
+/// through `self` and `pid` vs its smaps. Writes the table into `md`, the
+/// plot series `one_SWEEP_METRIC.dat` into `dir`; returns the summary.
+fn one_section(recs: &[Record], md: &mut String, dir: &Path) -> Result<Vec<Value>> {
+    let mut out = vec![];
+    if !recs.iter().any(|r| r.bench == "one") {
+        return Ok(out);
+    }
+    let _ = writeln!(
+        md,
+        "\n## 6. One process's figures: `self` and `pid` vs smaps\n"
+    );
+    let _ = writeln!(
+        md,
+        "| sweep | live rows | heap | VMAs | self | self, kept fd | pid | pid, kept fd | procs (whole) | smaps (Redis) | smaps_rollup | /proc/self/stat | smaps / self | smaps / self, kept fd |"
+    );
+    let _ = writeln!(
+        md,
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let metrics = [
+        "read_self",
+        "read_self_kept_fd",
+        "read_pid",
+        "read_pid_kept_fd",
+        "read_procs_find",
+        "read_smaps",
+        "read_smaps_rollup",
+        "read_pid_stat",
+    ];
+    let mut series_map: BTreeMap<String, Vec<(f64, Spread)>> = BTreeMap::new();
+    for sweep in ["rows", "heap", "vmas"] {
+        let mut pts: Vec<&Record> = recs
+            .iter()
+            .filter(|r| r.bench == "one" && r.tag == sweep && r.metric == "read_smaps")
+            .collect();
+        pts.sort_by_key(|r| match sweep {
+            "rows" => param(r, "live_rows"),
+            "heap" => param(r, "heap_bytes"),
+            _ => param(r, "vmas"),
+        });
+        for s in pts {
+            let same = |m: &str| {
+                find(recs, |r| {
+                    r.bench == "one"
+                        && r.tag == sweep
+                        && r.metric == m
+                        && r.command == s.command
+                        && param(r, "live_rows") == param(s, "live_rows")
+                        && param(r, "heap_bytes") == param(s, "heap_bytes")
+                        && param(r, "vmas") == param(s, "vmas")
+                })
+            };
+            let cell = |m: &str| same(m).map_or("-".into(), |r| us(r.spread.median));
+            let ratio = |m: &str| same(m).map(|p| know_ratio(s, p));
+            let f = |q: Option<Spread>| {
+                q.map_or("-".into(), |q| {
+                    let g = |x: f64| {
+                        if x < 10.0 {
+                            format!("{x:.2}")
+                        } else {
+                            format!("{x:.0}")
+                        }
+                    };
+                    format!("{}x ({}–{})", g(q.median), g(q.min), g(q.max))
+                })
+            };
+            let _ = writeln!(
+                md,
+                "| {sweep} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                param(s, "live_rows"),
+                mib(param(s, "heap_bytes")),
+                param(s, "vmas"),
+                cell("read_self"),
+                cell("read_self_kept_fd"),
+                cell("read_pid"),
+                cell("read_pid_kept_fd"),
+                cell("read_procs_find"),
+                us(s.spread.median),
+                cell("read_smaps_rollup"),
+                cell("read_pid_stat"),
+                f(ratio("read_self")),
+                f(ratio("read_self_kept_fd")),
+            );
+            let x = match sweep {
+                "rows" => param(s, "live_rows") as f64,
+                "heap" => param(s, "heap_bytes") as f64 / (1 << 20) as f64,
+                _ => param(s, "vmas") as f64,
+            };
+            for m in metrics {
+                if let Some(r) = same(m) {
+                    series_map
+                        .entry(format!("one_{sweep}_{}", m.trim_start_matches("read_")))
+                        .or_default()
+                        .push((x, r.spread));
+                }
+            }
+            out.push(json!({
+                "sweep": sweep, "live_rows": param(s, "live_rows"),
+                "heap_bytes": param(s, "heap_bytes"), "vmas": param(s, "vmas"),
+                "pages_written": param(s, "pages_written"),
+                "self_cow_copies": param(s, "self_cow_copies"),
+                "private_dirty_kb": param(s, "private_dirty_kb"),
+                "self_ns": same("read_self").map(|r| r.spread),
+                "self_kept_fd_ns": same("read_self_kept_fd").map(|r| r.spread),
+                "pid_ns": same("read_pid").map(|r| r.spread),
+                "pid_kept_fd_ns": same("read_pid_kept_fd").map(|r| r.spread),
+                "procs_ns": same("read_procs_find").map(|r| r.spread),
+                "smaps_ns": s.spread,
+                "smaps_over_self": ratio("read_self"),
+                "smaps_over_self_kept_fd": ratio("read_self_kept_fd"),
+            }));
+        }
+    }
+    for (name, rows) in &series_map {
+        series(&dir.join(format!("{name}.dat")), rows)?;
+    }
+    Ok(out)
 }
 
 /// (procs, loaded spread, unloaded spread) of `wall_per_fault`, by process count.

@@ -3,6 +3,8 @@
 
 #[path = "../bench/mem.rs"]
 mod mem;
+#[path = "../bench/one.rs"]
+mod one;
 #[path = "../bench/record.rs"]
 mod record;
 #[path = "../bench/report.rs"]
@@ -21,6 +23,8 @@ EXAMPLES:
     cowstat-bench fork --heap 1G --thp on --repeats 5
     cowstat-bench know --heap 64M --vmas 10000
     cowstat-bench scale --procs 256
+    cowstat-bench one --heap 1G             # self/pid vs smaps, one process
+    kill $(cowstat-bench hold --procs 999)  # 999 live processes with rows
     cowstat-bench report --out-dir build/bench guest.jsonl host.jsonl
 
 Each measurement is printed as one JSON line on stdout. `make bench` runs
@@ -69,6 +73,17 @@ enum Command {
     /// N processes taking COW faults concurrently: cost per fault.
     #[command(after_help = "EXAMPLES:\n    cowstat-bench scale --procs 1000 --total-pages 16384")]
     Scale(ScaleArgs),
+    /// One process's figures: /proc/cowstat/self and pid vs its own smaps
+    #[command(
+        after_help = "EXAMPLES:\n    cowstat-bench one --heap 1G --repeats 20\n    \
+        cowstat-bench one --heap 160M --vmas 10000"
+    )]
+    One(KnowArgs),
+    /// Keep N processes with rows alive; prints the pid to kill to end them
+    #[command(
+        after_help = "EXAMPLES:\n    keeper=$(cowstat-bench hold --procs 999); ...; kill $keeper"
+    )]
+    Hold(HoldArgs),
     /// Leave N rows in /proc/cowstat/procs (N children copy a page)
     #[command(after_help = "EXAMPLES:\n    cowstat-bench fill --procs 1100\n    \
         cowstat-bench fill --procs 8000 --reads 5   # fill 4096 slots, time reads")]
@@ -145,6 +160,13 @@ struct ScaleArgs {
 }
 
 #[derive(Debug, Args)]
+struct HoldArgs {
+    /// Processes to keep alive, each with a row (one copied page).
+    #[arg(long, value_name = "N", default_value_t = 999)]
+    procs: usize,
+}
+
+#[derive(Debug, Args)]
 struct FillArgs {
     /// Children to fork.
     #[arg(long, value_name = "N", default_value_t = 1100)]
@@ -184,6 +206,14 @@ fn main() {
             }
             run::know(&ctx, a.heap, a.vmas.max(1), a.write, a.repeats.max(1))
         }
+        Command::One(a) => {
+            if !(a.write > 0.0 && a.write <= 100.0) {
+                eprintln!("cowstat-bench: error: invalid value '{}' for '--write': expected a percentage in (0, 100]", a.write);
+                std::process::exit(2);
+            }
+            one::one(&ctx, a.heap, a.vmas.max(1), a.write, a.repeats.max(1))
+        }
+        Command::Hold(a) => one::hold(a.procs),
         Command::Scale(a) => run::scale(&ctx, a.procs, a.total_pages, a.repeats.max(1)),
         Command::Fill(a) => run::fill(&ctx, a.procs, a.reads),
         Command::Report(a) => report::run(&a.inputs, &a.out_dir, &a.header),
