@@ -93,8 +93,12 @@ demo: module cow-demo
 demo-redis: module cow-demo
 	@COWSTAT_TARGET=$(TARGET) scripts/demo-redis
 
-# Both kernels: the project's 6.12 and Debian 13's stock 7.x.
-test: module module-debian cow-demo
+# Both kernels: the project's 6.12 and Debian 13's stock 7.x. If Debian's
+# side cannot be prepared (no registry, say), its suites fail and the own
+# kernel's still run.
+test: module cow-demo
+	@$(MAKE) --no-print-directory module-debian || \
+		echo "make test: Debian's kernel could not be prepared (see above): its suites will fail, the own kernel's run" >&2
 	@scripts/run-tests
 
 # Reliability lane: debug kernel (KASAN, lockdep, kmemleak, failslab).
