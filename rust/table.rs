@@ -221,7 +221,9 @@ impl ProcessTable {
                 break;
             }
             if self.slots[other_index].tgid.load(Ordering::Acquire) == tgid {
-                slot.tgid.store(seen, Ordering::Release);
+                // As a freed slot, not an empty one: a process that claimed
+                // a slot further on meanwhile must stay findable.
+                slot.tgid.store(FREED, Ordering::Release);
                 return &self.slots[other_index];
             }
         }
