@@ -30,7 +30,7 @@ use crate::{
     pidns::{AtomicPids, NsRef, Pids, Reader},
     task::{Current, COMM_LEN},
 };
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// Live processes tracked individually before events spill into `<other>`.
 /// Rows are freed when their process ends, so this bounds the processes
@@ -53,6 +53,9 @@ const FREED: i32 = -1;
 struct Slot {
     /// 0 = never used, [`FREED`] = free again, otherwise the owner's tgid.
     tgid: AtomicI32,
+    /// Odd while `release` empties the slot: a reader that sees it change
+    /// while copying the row drops the copy.
+    seq: AtomicU32,
     /// The owner's pids and namespace reference are filled in.
     ready: AtomicBool,
     pids: AtomicPids,
@@ -66,6 +69,7 @@ impl Slot {
     const fn new() -> Self {
         Self {
             tgid: AtomicI32::new(0),
+            seq: AtomicU32::new(0),
             ready: AtomicBool::new(false),
             pids: AtomicPids::new(),
             nsref: AtomicUsize::new(0),
@@ -248,6 +252,8 @@ impl ProcessTable {
         let counts = slot.counts(bank);
         let nsref = NsRef(slot.nsref.swap(0, Ordering::Relaxed));
         self.exited.push(tgid, &slot.pids.load(), nsref, &slot.comm(), &counts);
+        slot.seq.fetch_add(1, Ordering::AcqRel);
+        slot.ready.store(false, Ordering::Release);
         // SAFETY: Plain C seqlock; paired with `cowstat_retire_end` below.
         unsafe { glue::cowstat_retire_begin() };
         for (retired, n) in self.retired[bank].iter().zip(counts.0) {
@@ -258,8 +264,8 @@ impl ProcessTable {
         }
         // SAFETY: Ends the section begun above.
         unsafe { glue::cowstat_retire_end() };
-        slot.ready.store(false, Ordering::Relaxed);
         slot.tgid.store(FREED, Ordering::Release);
+        slot.seq.fetch_add(1, Ordering::Release);
     }
 
     /// Calls `f` for every live row the reader can see, the exited rows
@@ -284,16 +290,22 @@ impl ProcessTable {
     }
 
     fn live_row(&self, slot: &Slot, bank: usize, reader: &Reader) -> Option<Row> {
-        if slot.tgid.load(Ordering::Acquire) <= 0 || !slot.ready.load(Ordering::Acquire) {
+        let seq = slot.seq.load(Ordering::Acquire);
+        if seq % 2 == 1 || slot.tgid.load(Ordering::Acquire) <= 0 || !slot.ready.load(Ordering::Acquire) {
             return None;
         }
         let pid = slot.pids.load().seen_by(reader)?;
-        Some(Row {
+        let row = Row {
             pid: Some(pid),
             comm: slot.comm(),
             counts: slot.counts(bank),
             exited: false,
-        })
+        };
+        // Released (and maybe reused) while we copied: the copy may mix
+        // zeroed and counted fields, or two owners. The final row is in the
+        // exited ring; the new owner's row shows on the next read.
+        fence(Ordering::Acquire);
+        (slot.seq.load(Ordering::Relaxed) == seq).then_some(row)
     }
 
     /// The row of the process the reader calls `nr`: its live row, else its
