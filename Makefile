@@ -105,7 +105,7 @@ test: module cow-demo
 test-debug: module cow-demo
 	@scripts/test-debug
 
-# Benchmarks (docs/benchmarks.md): about 4 minutes under TCG.
+# Benchmarks (docs/benchmarks.md): about 8 minutes under TCG.
 .PHONY: bench
 bench: module cow-demo
 	@scripts/bench

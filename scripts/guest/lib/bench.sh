@@ -52,7 +52,7 @@ full)
 rows)
 	ONE_HEAP=1G ONE_ROWS="1 16 256 1000" ONE_HEAPS="16M 64M 256M 1G" ONE_VMAS="1 10 100 1000 10000"
 	ONE_VMA_HEAP=160M ONE_REP=20
-	SCALE_N="1 2 16 256 1000" SCALE_PAGES=16384 SCALE_ROUNDS=2 SCALE_REP=2
+	SCALE_N="1 2 16 256 1000" SCALE_PAGES=16384 SCALE_ROUNDS=4 SCALE_REP=2
 	;;
 rows-quick)
 	ONE_HEAP=64M ONE_ROWS="1 16 256" ONE_HEAPS="16M 64M" ONE_VMAS="1 100" ONE_VMA_HEAP=16M ONE_REP=5
@@ -125,11 +125,14 @@ one_part() {
 	reset
 }
 
-# Scale: N processes taking COW faults at once, loaded and unloaded.
+# Scale: N processes taking COW faults at once, loaded and unloaded
+# (ABBA: odd rounds loaded first, even rounds unloaded first).
 scale_part() {
 	r=1
 	while [ $r -le $SCALE_ROUNDS ]; do
-		for s in load unload; do
+		order="load unload"
+		[ $((r % 2)) = 0 ] && order="unload load"
+		for s in $order; do
 			$s
 			for n in $SCALE_N; do
 				loaded && reset

@@ -108,6 +108,14 @@ enum Command {
         /// Pages each writer's short-lived child copies.
         #[arg(long, default_value_t = 64)]
         pages: u64,
+        /// Long-lived writers instead: each loops over its own pages
+        /// (MADV_DONTNEED, read, write: a zero-page write fault per page),
+        /// so no process ends during the storm.
+        #[arg(long)]
+        zero_page: bool,
+        /// No resetter (isolates rows ending from resets).
+        #[arg(long)]
+        no_reset: bool,
     },
 }
 
@@ -138,7 +146,9 @@ fn main() {
             secs,
             writers,
             pages,
-        } => storm(secs, writers.max(1), pages.max(1)),
+            zero_page,
+            no_reset,
+        } => storm(secs, writers.max(1), pages.max(1), zero_page, !no_reset),
     };
     if let Err(e) = r {
         eprintln!("cowstat-lifecycle: error: {e}");
@@ -882,7 +892,7 @@ fn hold(k: u64) -> Res<()> {
     Ok(())
 }
 
-fn storm(secs: u64, writers: u64, pages: u64) -> Res<()> {
+fn storm(secs: u64, writers: u64, pages: u64, zero_page: bool, resets: bool) -> Res<()> {
     let heap = shared_heap(pages)?;
     let until = Duration::from_secs(secs);
     let (mut r_rx, mut r_tx) = pipe().map_err(|e| e.to_string())?;
@@ -891,6 +901,23 @@ fn storm(secs: u64, writers: u64, pages: u64) -> Res<()> {
         let w = raw_fork()?;
         if w == 0 {
             let t = Instant::now();
+            if zero_page {
+                let len = (pages * heap.page_size()) as usize;
+                let base = heap.addr() as *mut u8;
+                while t.elapsed() < until {
+                    // SAFETY: our own heap mapping; after MADV_DONTNEED a
+                    // read maps the zero page and the write replaces it.
+                    unsafe {
+                        libc::madvise(base.cast(), len, libc::MADV_DONTNEED);
+                        for p in 0..pages as usize {
+                            let a = base.add(p * heap.page_size() as usize);
+                            std::ptr::read_volatile(a);
+                            std::ptr::write_volatile(a, 2);
+                        }
+                    }
+                }
+                exit_now(0)
+            }
             while t.elapsed() < until {
                 match raw_fork() {
                     Ok(0) => {
@@ -914,6 +941,10 @@ fn storm(secs: u64, writers: u64, pages: u64) -> Res<()> {
         let t = Instant::now();
         let (mut ok, mut failed) = (0u64, 0u64);
         while t.elapsed() < until {
+            if !resets {
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
             match try_write("/proc/cowstat/stats", b"0").as_str() {
                 "ok" => ok += 1,
                 _ => failed += 1,
@@ -970,14 +1001,20 @@ fn storm(secs: u64, writers: u64, pages: u64) -> Res<()> {
     }
     let mut b = [0u8; 16];
     recv(&mut r_rx, &mut b).map_err(|e| e.to_string())?;
+    let do_resets = resets;
     let resets = u64::from_ne_bytes(b[..8].try_into().unwrap());
     let refused = u64::from_ne_bytes(b[8..].try_into().unwrap());
     reap(resetter)?;
     for k in kids {
         reap(k)?;
     }
+    let how = if zero_page {
+        format!("{writers} long-lived writers (zero-page faults on {pages} pages, again and again)")
+    } else {
+        format!("{writers} writers (short-lived children copying {pages} pages each)")
+    };
     println!(
-        "# storm: {secs} s, {writers} writers (children copying {pages} pages each), {resets} resets ({refused} refused), {reads} procs+stats reads, {rows} rows checked"
+        "# storm: {secs} s, {how}, {resets} resets ({refused} refused), {reads} procs+stats reads, {rows} rows checked"
     );
     check("storm_rows_copies_le_faults", 0, bad_rows);
     check("storm_stats_copies_le_faults", 0, bad_stats);
@@ -986,7 +1023,11 @@ fn storm(secs: u64, writers: u64, pages: u64) -> Res<()> {
         "resets,reads",
         format!(
             "{},{}",
-            if resets >= 10 { "resets" } else { "few_resets" },
+            if resets >= 10 || !do_resets {
+                "resets"
+            } else {
+                "few_resets"
+            },
             if reads >= 10 { "reads" } else { "few_reads" }
         ),
     );
