@@ -64,3 +64,14 @@ reload_cycles() {
 		_n=$((_n + 1))
 	done
 }
+
+# A real terminal for cow-demo top/map: tmux, 80x24 unless told otherwise.
+# scripts/run-tests puts tmux, its terminfo and the C.UTF-8 locale in the
+# guest. tui_start NAME COMMAND [COLS ROWS]; tui_capture NAME prints the
+# screen as text; tui_stop NAME ends the session.
+tui_start() {
+	TERM=screen LC_ALL=C.UTF-8 tmux new-session -d -s "$1" -x "${3:-80}" -y "${4:-24}" "$2"
+}
+tui_capture() { TERM=screen LC_ALL=C.UTF-8 tmux capture-pane -p -t "$1"; }
+tui_stop() { TERM=screen LC_ALL=C.UTF-8 tmux kill-session -t "$1" 2>/dev/null || true; }
+have_tmux() { command -v tmux >/dev/null 2>&1; }
