@@ -254,7 +254,7 @@ impl Deltas {
         out("wp_faults", self.row.wp_faults);
         out("cow_zero", self.row.cow_zero);
         out("thp_wp_faults", self.row.thp_wp_faults);
-        for s in ["thp_wp_attempts", "thp_splits", "thp_reuses"] {
+        for s in ["thp_wp_attempts", "thp_splits", "thp_reuses", "thp_zero"] {
             out(&format!("stats_{s}"), self.stat(s));
         }
         for v in ["pgreuse", "thp_fault_alloc", "thp_split_pmd"] {
