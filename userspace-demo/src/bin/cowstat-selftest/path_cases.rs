@@ -130,6 +130,12 @@ pub fn tests() -> Vec<MaybeCase> {
             Box::new(move || two_threads(k, p)),
         );
     }
+    for (k, p) in [(23, Seq), (101, Random)] {
+        add(
+            format!("path_anon_prepare_retry_k{k}_{}", pat(p)),
+            Box::new(move || anon_prepare_retry(k, p)),
+        );
+    }
     for k in [23, 251] {
         add(
             format!("path_pinned_at_fork_k{k}"),
@@ -2427,6 +2433,163 @@ fn two_threads(k: u64, pattern: Pattern) -> Result<Verdict> {
         pfn_changed(&parent_map, &child_map),
     );
     r.done()
+}
+
+// ---- 9b: vmf_anon_prepare returns RETRY --------------------------------------
+
+/// K private file mappings of one page each, read (so each maps the page
+/// cache's frame and has no `anon_vma` yet), then written once each while a
+/// second thread keeps `mmap_lock` write-locked most of the time (mprotect
+/// of a populated 16 MiB region, back and forth; the writes are 0.5 ms
+/// apart). The first write fault of
+/// a VMA runs under its per-VMA lock; `wp_page_copy` needs an `anon_vma`,
+/// and `__vmf_anon_prepare` may only take `mmap_lock` with a trylock: when
+/// that fails it returns `VM_FAULT_RETRY` and the fault is repeated under
+/// `mmap_lock` (6.12 and 7.x alike). Each retry is one more `wp_attempts`
+/// and nothing else; `cow_file` and `wp_faults` stay K. R = `wp_attempts -
+/// wp_faults` (0 ≤ R ≤ K, one VMA retries at most once) has no other
+/// witness; the case asserts R ≥ 1 so that the path is known to be taken.
+fn anon_prepare_retry(k: u64, pattern: Pattern) -> Result<Verdict> {
+    let cs = Cowstat::locate();
+    cs.require()?;
+    if online_cpus() < 2 {
+        return skip("needs 2 CPUs");
+    }
+    let ps = page_size();
+    // SAFETY: memfd_create reads the NUL-terminated name.
+    let fd = unsafe { libc::memfd_create(c"cowstat-anon-prepare".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(Error::last_os("memfd_create"));
+    }
+    // SAFETY: a new descriptor that nothing else owns.
+    let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let content = vec![0x3cu8; ps as usize];
+    for i in 0..k {
+        file.write_all_at(&content, i * ps)
+            .map_err(|e| Error::io("write", "the memfd", e))?;
+    }
+    // One VMA per page: private file pages at the even pages of a PROT_NONE
+    // reservation, so no two of them merge.
+    let area = Mapping::new(
+        2 * k * ps,
+        libc::PROT_NONE,
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+        -1,
+        "the reservation",
+    )?;
+    for i in 0..k {
+        let at = area.addr() + 2 * i * ps;
+        // SAFETY: replaces one page of our own reservation (MAP_FIXED inside
+        // `area`, which unmaps it whole on drop).
+        let p = unsafe {
+            libc::mmap(
+                at as *mut libc::c_void,
+                ps as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_FIXED,
+                fd,
+                (i * ps) as libc::off_t,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(Error::last_os("mmap of a private file page"));
+        }
+    }
+    area.read_units(k, 2 * ps);
+    let vmas = maps_lines_naming("cowstat-anon-prepare")?;
+    let busy = Mapping::anon(16 << 20, 0, "the mprotect region")?;
+    busy.write_units(&(0..(16 << 20) / ps).collect::<Vec<_>>(), ps, 1);
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(Barrier::new(2));
+    let locker = {
+        let (stop, started) = (stop.clone(), started.clone());
+        let (addr, len) = (busy.addr as usize, busy.len);
+        std::thread::spawn(move || {
+            let pinned = pin_thread(1);
+            started.wait();
+            let mut rounds = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                for prot in [libc::PROT_READ, libc::PROT_READ | libc::PROT_WRITE] {
+                    // SAFETY: changes the protection of our own mapping,
+                    // which no thread touches while this runs.
+                    unsafe { libc::mprotect(addr as *mut libc::c_void, len, prot) };
+                }
+                rounds += 1;
+            }
+            (pinned, rounds)
+        })
+    };
+    pin_to_current_cpu()?;
+    let order: Vec<u64> = page_order(pattern, k, k, SEED)
+        .into_iter()
+        .map(|i| 2 * i)
+        .collect();
+    let [mut p0, mut p1] = [0, 1].map(|_| Probe::new(&cs, &[]));
+    p0.prefault();
+    p1.prefault();
+    workload::prefault_stack();
+    started.wait();
+    std::thread::sleep(Duration::from_millis(20));
+    p0.take(&[])?;
+    for &page in &order {
+        // Spaced out, so each first write meets the lock at a random point
+        // of the other thread's cycle (held nearly all of the time), not
+        // all of them in one gap between two mprotect calls.
+        area.write_units(&[page], ps, 0xc3);
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    p1.take(&[])?;
+    stop.store(true, Ordering::Relaxed);
+    let (pinned, rounds) = locker
+        .join()
+        .map_err(|_| Error::Child("the mprotect thread panicked".into()))?;
+    let w = Window::new(&p0, &p1)?;
+    let after = pagemap_of(None, area.addr(), 2 * k)?;
+    let d = w.stats();
+    let attempts = d.get("wp_attempts").unwrap_or(0);
+    let faults = d.get("wp_faults").unwrap_or(0);
+    println!(
+        "# retries (wp_attempts - wp_faults): {}, mprotect rounds: {rounds}",
+        attempts.saturating_sub(faults)
+    );
+    let mut r = Report::default();
+    r.eq(
+        "the locking thread pinned to CPU 1 (1 = yes)",
+        1,
+        pinned as u64,
+    );
+    r.eq("private file VMAs, one per page (/proc/self/maps)", k, vmas);
+    r.global(
+        &d,
+        &[("cow_file", k), ("wp_faults", k), ("wp_reuses", 0)],
+        &["wp_attempts"],
+    );
+    r.within(
+        "global wp_attempts delta (K + retries)",
+        k + 1,
+        2 * k,
+        attempts,
+    );
+    r.row(
+        "this process",
+        &w.row(my_pid())?,
+        &[("wp_faults", k), ("cow_copies", 0), ("wp_reuses", 0)],
+    );
+    let written: Vec<u64> = after.iter().step_by(2).copied().collect();
+    r.eq(
+        "written pages exclusive and anonymous (pagemap bits 56, 61)",
+        k,
+        count(&written, |e| exclusive(e) && e & PM_FILE == 0),
+    );
+    drop(file);
+    r.done()
+}
+
+/// Lines of /proc/self/maps whose path contains `name`.
+fn maps_lines_naming(name: &str) -> Result<u64> {
+    let maps = fs::read_to_string("/proc/self/maps")
+        .map_err(|e| Error::io("read", "/proc/self/maps", e))?;
+    Ok(maps.lines().filter(|l| l.contains(name)).count() as u64)
 }
 
 // ---- 10: pages pinned at fork ---------------------------------------------------------
