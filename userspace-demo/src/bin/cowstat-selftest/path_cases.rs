@@ -2503,7 +2503,7 @@ fn anon_prepare_retry(k: u64, pattern: Pattern) -> Result<Verdict> {
     let started = Arc::new(Barrier::new(2));
     let locker = {
         let (stop, started) = (stop.clone(), started.clone());
-        let (addr, len) = (busy.addr as usize, busy.len);
+        let (addr, len) = (busy.addr, busy.len);
         std::thread::spawn(move || {
             let pinned = pin_thread(1);
             started.wait();
