@@ -30,7 +30,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -134,6 +134,12 @@ pub fn tests() -> Vec<MaybeCase> {
         add(
             format!("path_anon_prepare_retry_k{k}_{}", pat(p)),
             Box::new(move || anon_prepare_retry(k, p)),
+        );
+    }
+    for (k, poisoned, p) in [(23, 3, Seq), (101, 5, Random)] {
+        add(
+            format!("path_hwpoison_fork_shared_k{k}_p{poisoned}_{}", pat(p)),
+            Box::new(move || hwpoison(k, poisoned, p)),
         );
     }
     for k in [23, 251] {
@@ -2590,6 +2596,177 @@ fn maps_lines_naming(name: &str) -> Result<u64> {
     let maps = fs::read_to_string("/proc/self/maps")
         .map_err(|e| Error::io("read", "/proc/self/maps", e))?;
     Ok(maps.lines().filter(|l| l.contains(name)).count() as u64)
+}
+
+// ---- 9c: a poisoned page shared since fork ------------------------------------
+
+/// SIGBUS deliveries handled by [`remap_on_sigbus`] in this process.
+static SIGBUS_SEEN: AtomicU32 = AtomicU32::new(0);
+/// The page size, for the handler (set before it is installed).
+static HANDLER_PAGE: AtomicU64 = AtomicU64::new(4096);
+
+/// SIGBUS handler: maps a fresh anonymous page over the poisoned one and
+/// returns, so the faulting write is repeated on that page (a first-touch
+/// fault, not copy-on-write). Only async-signal-safe calls.
+extern "C" fn remap_on_sigbus(_sig: i32, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    let ps = HANDLER_PAGE.load(Ordering::Relaxed) as usize;
+    // SAFETY: an SA_SIGINFO handler gets a valid siginfo from the kernel.
+    let addr = unsafe { (*info).si_addr() } as usize & !(ps - 1);
+    // SAFETY: replaces one page of the heap the case owns (MAP_FIXED inside
+    // it); mmap is async-signal-safe.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut libc::c_void,
+            ps,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(97) };
+    }
+    SIGBUS_SEEN.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Sets the SIGBUS disposition: [`remap_on_sigbus`], or the default.
+fn sigbus_remaps(on: bool) -> Result<()> {
+    // SAFETY: sigaction is plain data; the handler is an extern "C" fn
+    // with the SA_SIGINFO signature.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = if on {
+            remap_on_sigbus as *const () as usize
+        } else {
+            libc::SIG_DFL
+        };
+        sa.sa_flags = libc::SA_SIGINFO;
+        libc::sigemptyset(&mut sa.sa_mask);
+        if libc::sigaction(libc::SIGBUS, &sa, std::ptr::null_mut()) != 0 {
+            return Err(Error::last_os("sigaction(SIGBUS)"));
+        }
+    }
+    Ok(())
+}
+
+/// K + P pages shared since fork, P of them then poisoned
+/// (`madvise(MADV_HWPOISON)`, as a memory error would): `memory_failure`
+/// unmaps a poisoned page from every process and leaves a hwpoison entry,
+/// so the child's write to it raises SIGBUS from `do_swap_page` and never
+/// reaches `do_wp_page`. cowstat counts nothing for it (no attempt); the K
+/// healthy pages are K copies. (The other HWPOISON path, a machine check
+/// while `wp_page_copy` copies the source page, needs real hardware: an
+/// injected poison unmaps the page before any copy can read it. There the
+/// fault ends without installing a page: `wp_attempts` +1, nothing else.)
+/// Witnesses: meminfo `HardwareCorrupted` +P × 4 kB, P SIGBUS in the
+/// child, pagemap. The P pages stay poisoned until the VM reboots.
+fn hwpoison(k: u64, poisoned: u64, pattern: Pattern) -> Result<Verdict> {
+    let cs = Cowstat::locate();
+    cs.require()?;
+    if kv(&meminfo()?, "HardwareCorrupted").is_none() {
+        return skip(
+            "kernel without CONFIG_MEMORY_FAILURE (no HardwareCorrupted in /proc/meminfo)",
+        );
+    }
+    pin_to_current_cpu()?;
+    let ps = page_size();
+    HANDLER_PAGE.store(ps, Ordering::Relaxed);
+    let n = k + poisoned;
+    let mut heap = Heap::new(n * ps, false)?;
+    heap.touch_all(true);
+    let bad: Vec<u64> = page_order(Pattern::Random, poisoned, n, SEED + 1);
+    let order = page_order(pattern, n, n, SEED);
+    let parent_map = pagemap_of(None, heap.addr(), n)?;
+    let (addr, ps_) = (heap.addr() as usize, ps as usize);
+    sigbus_remaps(true)?;
+    let result = (|| {
+        let [mut p0, mut p1] = [0, 1].map(|_| Probe::new(&cs, &[]));
+        let mut child = Child::spawn(
+            || {
+                // Counts the child's own signals, and is written before the
+                // window: the parent's handler writes this page after the
+                // fork, so the child's first write to it would be a reuse.
+                SIGBUS_SEEN.store(0, Ordering::SeqCst);
+                Ok(())
+            },
+            |_, _| {
+                for &p in &order {
+                    // SAFETY: page p < K + P of the heap, mapped in the child.
+                    unsafe { std::ptr::write_volatile((addr + p as usize * ps_) as *mut u8, 0x77) };
+                }
+                SIGBUS_SEEN.load(Ordering::SeqCst) as u8
+            },
+        )?;
+        child.ready()?;
+        let corrupted = || Ok::<_, Error>(kv(&meminfo()?, "HardwareCorrupted").unwrap_or(0));
+        let hc0 = corrupted()?;
+        for &b in &bad {
+            // The parent maps the page too: it gets a SIGBUS now, and its
+            // handler maps a fresh page there.
+            madvise(
+                heap.addr() + b * ps,
+                ps,
+                libc::MADV_HWPOISON,
+                "MADV_HWPOISON",
+            )?;
+        }
+        let hc1 = corrupted()?;
+        p0.prefault();
+        p1.prefault();
+        workload::prefault_stack();
+        p0.take(&[])?;
+        child.go(b'w')?;
+        let child_sigbus = child.done()?;
+        p1.take(&[])?;
+        let w = Window::new(&p0, &p1)?;
+        let child_map = pagemap_of(Some(child.pid), heap.addr(), n)?;
+        let cpid = child.pid;
+        let row = w.row(cpid)?;
+        let status = child.finish()?;
+        let mut r = Report::default();
+        r.eq("child exit status", 0, status as u64);
+        r.eq(
+            "meminfo HardwareCorrupted delta, kB (P pages)",
+            poisoned * ps / 1024,
+            hc1.saturating_sub(hc0),
+        );
+        r.eq(
+            "SIGBUS in the child (its writes to the P pages)",
+            poisoned,
+            child_sigbus as u64,
+        );
+        r.global(
+            &w.stats(),
+            &[
+                ("cow_copies", k),
+                ("wp_faults", k),
+                ("wp_reuses", 0),
+                ("cow_zero", 0),
+            ],
+            &[],
+        );
+        r.row(
+            "child",
+            &row,
+            &[
+                ("cow_copies", k),
+                ("wp_faults", k),
+                ("wp_reuses", 0),
+                ("cow_zero", 0),
+            ],
+        );
+        r.eq(
+            "child's pages on new frames (pagemap: K copies + P fresh pages)",
+            n,
+            pfn_changed(&parent_map, &child_map),
+        );
+        r.done()
+    })();
+    sigbus_remaps(false)?;
+    drop(heap);
+    result
 }
 
 // ---- 10: pages pinned at fork ---------------------------------------------------------
