@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::counter::Counter;
 use crate::error::Result;
 use crate::procfs::cowstat::{Bucket, Counts, ProbeRow, ProcRow, Stats};
 use crate::procfs::pagemap::PagemapCounts;
@@ -119,9 +120,10 @@ pub struct StatsReport {
 
 /// Renders the procs rows in the module's own 78-column layout.
 pub fn render_procs(rows: &[ProcRow]) -> String {
+    let [f, c, z, r, t] = Counter::PROCS.map(Counter::name);
     let mut out = format!(
-        "{:>7} {:<16} {:>9} {:>10} {:>8} {:>9} {:>13}\n",
-        "pid", "comm", "wp_faults", "cow_copies", "cow_zero", "wp_reuses", "thp_wp_faults"
+        "{:>7} {:<16} {f:>9} {c:>10} {z:>8} {r:>9} {t:>13}\n",
+        "pid", "comm"
     );
     for r in rows {
         let pid = r.pid.map_or("-".to_string(), |p| p.to_string());
@@ -227,14 +229,14 @@ impl Expected {
         }
     }
 
-    /// The value for counter `name` (one of `Counts::NAMES`).
-    pub fn get(&self, name: &str) -> Option<u64> {
-        match name {
-            "wp_faults" => self.wp_faults,
-            "cow_copies" => self.cow_copies,
-            "cow_zero" => self.cow_zero,
-            "wp_reuses" => self.wp_reuses,
-            "thp_wp_faults" => self.thp_wp_faults,
+    /// The value expected for `c` (`None` also for non-`procs` counters).
+    pub fn get(&self, c: Counter) -> Option<u64> {
+        match c {
+            Counter::WpFaults => self.wp_faults,
+            Counter::CowCopies => self.cow_copies,
+            Counter::CowZero => self.cow_zero,
+            Counter::WpReuses => self.wp_reuses,
+            Counter::ThpWpFaults => self.thp_wp_faults,
             _ => None,
         }
     }
@@ -423,7 +425,7 @@ pub fn render_fork(r: &ForkReport) -> String {
                 Align::Right,
             ],
         );
-        for name in Counts::NAMES {
+        for name in Counter::FORK_ROWS {
             let obs = |p: &ProcReport| {
                 p.observed
                     .and_then(|c| c.get(name))
@@ -606,14 +608,14 @@ pub fn watch_line(s: &WatchSample) -> String {
     format!(
         "{:<8} {:>9} {:>10} {:>8} {:>9} {:>9} {:>7} {:>6} {:>5}",
         s.time,
-        d.wp_faults,
-        d.cow_copies,
-        d.cow_zero,
-        d.wp_reuses,
-        d.wp_shared,
-        d.cow_unshare,
-        d.thp_wp_faults,
-        d.forks
+        d[Counter::WpFaults],
+        d[Counter::CowCopies],
+        d[Counter::CowZero],
+        d[Counter::WpReuses],
+        d[Counter::WpShared],
+        d[Counter::CowUnshare],
+        d[Counter::ThpWpFaults],
+        d[Counter::Forks]
     )
 }
 

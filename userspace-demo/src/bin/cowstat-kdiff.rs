@@ -18,8 +18,9 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
+use cow_demo::counter::Counter;
 use cow_demo::error::{Error, Result};
-use cow_demo::procfs::cowstat::{find_row, read_file_into, Counts, Cowstat};
+use cow_demo::procfs::cowstat::{find_row, read_file_into, stats_value, Counts, Cowstat};
 use cow_demo::procfs::smaps;
 use cow_demo::workload::{
     exit_child, fork, page_size, pin_to_current_cpu, pipe, prefault_stack, recv, send, wait_child,
@@ -244,18 +245,18 @@ impl Deltas {
         field(&self.vmstat.1, name).saturating_sub(field(&self.vmstat.0, name))
     }
 
-    fn stat(&self, name: &str) -> u64 {
-        field(&self.stats.1, name).saturating_sub(field(&self.stats.0, name))
+    fn stat(&self, c: Counter) -> u64 {
+        let v = |t: &str| stats_value(t, c).unwrap_or(0);
+        v(&self.stats.1).saturating_sub(v(&self.stats.0))
     }
 
     fn print(&self) {
-        out("cow_copies", self.row.cow_copies);
-        out("wp_reuses", self.row.wp_reuses);
-        out("wp_faults", self.row.wp_faults);
-        out("cow_zero", self.row.cow_zero);
-        out("thp_wp_faults", self.row.thp_wp_faults);
-        for s in ["thp_wp_attempts", "thp_splits", "thp_reuses"] {
-            out(&format!("stats_{s}"), self.stat(s));
+        use Counter::*;
+        for c in [CowCopies, WpReuses, WpFaults, CowZero, ThpWpFaults] {
+            out(c.name(), self.row.get(c).unwrap_or(0));
+        }
+        for c in [ThpWpAttempts, ThpSplits, ThpReuses] {
+            out(&format!("stats_{c}"), self.stat(c));
         }
         for v in ["pgreuse", "thp_fault_alloc", "thp_split_pmd"] {
             out(&format!("vmstat_{v}"), self.vm(v));
@@ -425,7 +426,7 @@ fn thp_split_exit(k: u64) -> Result<()> {
     println!("# phase 1: the child alive, the parent writes page 0 of each huge page");
     out("phase1_thp_wp_faults", d.row.thp_wp_faults);
     out("phase1_cow_copies", d.row.cow_copies);
-    out("phase1_stats_thp_splits", d.stat("thp_splits"));
+    out("phase1_stats_thp_splits", d.stat(Counter::ThpSplits));
     let sm = smaps::read_range(None, heap.addr(), heap.end())?;
     out("phase1_anon_huge_kb_after", sm.anon_huge_kb);
     send(&mut to_child_w, b"x")?;

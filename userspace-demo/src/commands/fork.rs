@@ -6,6 +6,7 @@ use std::panic::AssertUnwindSafe;
 
 use crate::cli::{ForkArgs, OnOff, Writer};
 use crate::commands::{print_out, Outcome};
+use crate::counter::Counter;
 use crate::error::{Error, Result};
 use crate::procfs::cowstat::{Counts, Cowstat, ProcsReader};
 use crate::procfs::meminfo;
@@ -689,8 +690,9 @@ pub fn experiment(a: &ForkArgs) -> Result<ForkReport> {
             child.row_after_exit = Some(find(pid));
         }
         if let (Some(b), Ok(a)) = (stats_before, cs.stats()) {
-            if a.forks > b.forks {
-                dup_mmap_ns = Some((a.fork_ns - b.fork_ns) / (a.forks - b.forks));
+            let (forks, ns) = (Counter::Forks, Counter::ForkNs);
+            if a[forks] > b[forks] {
+                dup_mmap_ns = Some((a[ns] - b[ns]) / (a[forks] - b[forks]));
             }
         }
     }
@@ -700,7 +702,7 @@ pub fn experiment(a: &ForkArgs) -> Result<ForkReport> {
     let mut checks = Vec::new();
     for (who, p) in [("parent", &parent), ("child", &child)] {
         if let Some(obs) = p.observed {
-            for name in Counts::NAMES {
+            for name in Counter::FORK_ROWS {
                 if let (Some(e), Some(o)) = (p.expected.get(name), obs.get(name)) {
                     check(&mut checks, &format!("{who}.{name}"), e, o);
                 }

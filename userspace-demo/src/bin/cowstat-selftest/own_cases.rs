@@ -11,6 +11,7 @@
 
 use std::path::PathBuf;
 
+use cow_demo::counter::Counter;
 use cow_demo::error::{Error, Result};
 use cow_demo::procfs::cowstat::{
     find_row, parse_procs, parse_stats, read_file_into, Counts, Cowstat,
@@ -237,9 +238,7 @@ fn two_children(ka: u64, kb: u64) -> Result<Checks> {
     };
     let rows_delta = sum_rows(&procs1)? - sum_rows(&procs0)?;
     let global = |s: &Snap| -> Result<u64> {
-        Ok(parse_stats(s.text())
-            .map_err(|e| parse_err("stats", e))?
-            .cow_copies)
+        Ok(parse_stats(s.text()).map_err(|e| parse_err("stats", e))?[Counter::CowCopies])
     };
     let global_delta = global(&stats1)? - global(&stats0)?;
     Ok(vec![
@@ -329,7 +328,7 @@ fn reuse_vs_pgreuse(k: u64) -> Result<Checks> {
     let global = |s: &Snap| -> Result<u64> {
         let g = parse_stats(s.text()).map_err(|e| parse_err("stats", e))?;
         // The kernel counts shared-mapping write faults as reuses too.
-        Ok(g.wp_reuses + g.wp_shared)
+        Ok(g[Counter::WpReuses] + g[Counter::WpShared])
     };
     let cowstat_reuses = global(&stats1)? - global(&stats0)?;
     Ok(vec![
@@ -364,10 +363,14 @@ fn global_is_sum() -> Result<Checks> {
     let g = parse_stats(stats.text()).map_err(|e| parse_err("stats", e))?;
     let sum = |f: fn(&Counts) -> u64| rows.iter().map(|r| f(&r.counts)).sum::<u64>();
     Ok(vec![
-        ("wp_faults", sum(|c| c.wp_faults), g.wp_faults),
-        ("cow_copies", sum(|c| c.cow_copies), g.cow_copies),
-        ("cow_zero", sum(|c| c.cow_zero), g.cow_zero),
-        ("thp_wp_faults", sum(|c| c.thp_wp_faults), g.thp_wp_faults),
+        ("wp_faults", sum(|c| c.wp_faults), g[Counter::WpFaults]),
+        ("cow_copies", sum(|c| c.cow_copies), g[Counter::CowCopies]),
+        ("cow_zero", sum(|c| c.cow_zero), g[Counter::CowZero]),
+        (
+            "thp_wp_faults",
+            sum(|c| c.thp_wp_faults),
+            g[Counter::ThpWpFaults],
+        ),
         ("rows present (1 = yes)", 1, (!rows.is_empty()) as u64),
     ])
 }

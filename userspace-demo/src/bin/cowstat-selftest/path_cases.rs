@@ -34,6 +34,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use cow_demo::counter::Counter;
 use cow_demo::error::{Error, Result};
 use cow_demo::procfs::cowstat::{find_row, parse_stats, read_file_into, Counts, Cowstat, Stats};
 use cow_demo::procfs::pagemap::{
@@ -400,7 +401,7 @@ impl Report {
     /// ones are checked elsewhere, an attempt counter not named equals its
     /// fault counter (no fault was retried), and every other counter did
     /// not move.
-    fn global(&mut self, d: &Stats, exact: &[(&str, u64)], free: &[&str]) {
+    fn global(&mut self, d: &Stats, exact: &[(Counter, u64)], free: &[Counter]) {
         let moved: Vec<String> = d
             .entries()
             .iter()
@@ -416,39 +417,44 @@ impl Report {
             }
         );
         for (name, want) in exact {
-            match d.get(name) {
+            match d.get(*name) {
                 Some(v) => self.eq(format!("global {name} delta"), *want, v),
                 None => self.eq(format!("stats has a '{name}' line (1 = yes)"), 1, 0),
             }
         }
-        let named = |n: &str| exact.iter().any(|(e, _)| *e == n) || free.contains(&n);
+        let named = |n: &str| {
+            exact.iter().any(|(e, _)| e.name() == n) || free.iter().any(|f| f.name() == n)
+        };
         let mut paired = Vec::new();
-        for (attempts, faults) in [("wp_attempts", "wp_faults"), ("thp_wp_attempts", "thp_wp_faults")] {
-            if !named(attempts) {
+        for (attempts, faults) in [
+            (Counter::WpAttempts, Counter::WpFaults),
+            (Counter::ThpWpAttempts, Counter::ThpWpFaults),
+        ] {
+            if !named(attempts.name()) {
                 self.eq(
                     format!("global {attempts} delta = {faults} delta (no retries)"),
                     d.get(faults).unwrap_or(0),
                     d.get(attempts).unwrap_or(0),
                 );
-                paired.push(attempts);
+                paired.push(attempts.name());
             }
         }
         let others: u64 = d
             .entries()
             .iter()
-            .filter(|(n, _)| !named(n) && !paired.contains(&n.as_str()))
+            .filter(|(n, _)| !named(n) && !paired.contains(n))
             .map(|(_, v)| v)
             .sum();
         self.eq("global delta of every other counter (sum)", 0, others);
     }
 
     /// A `procs` row's deltas.
-    fn row(&mut self, who: &str, d: &Counts, exact: &[(&str, u64)]) {
+    fn row(&mut self, who: &str, d: &Counts, exact: &[(Counter, u64)]) {
         for (name, want) in exact {
             self.eq(
                 format!("{who} row {name} delta"),
                 *want,
-                d.get(name).unwrap_or(u64::MAX),
+                d.get(*name).unwrap_or(u64::MAX),
             );
         }
     }
@@ -1167,11 +1173,19 @@ fn private_file(k: u64, pattern: Pattern, read_first: bool) -> Result<Verdict> {
     let after = pagemap_of(None, private.addr(), k)?;
     let faults = if read_first { k } else { 0 };
     let mut r = Report::default();
-    r.global(&w.stats(), &[("cow_file", k), ("wp_faults", faults)], &[]);
+    r.global(
+        &w.stats(),
+        &[(Counter::CowFile, k), (Counter::WpFaults, faults)],
+        &[],
+    );
     r.row(
         "this process",
         &w.row(my_pid())?,
-        &[("wp_faults", faults), ("cow_copies", 0), ("wp_reuses", 0)],
+        &[
+            (Counter::WpFaults, faults),
+            (Counter::CowCopies, 0),
+            (Counter::WpReuses, 0),
+        ],
     );
     r.eq("vmstat pgreuse delta", 0, w.vm("pgreuse"));
     r.eq(
@@ -1281,7 +1295,7 @@ fn hugetlb(n: u64, pattern: Pattern) -> Result<Verdict> {
     println!("# parent's first writes:");
     r.global(
         &w.stats(),
-        &[("hugetlb_reuses", n), ("hugetlb_copies", 0)],
+        &[(Counter::HugetlbReuses, n), (Counter::HugetlbCopies, 0)],
         &[],
     );
     r.eq(
@@ -1314,7 +1328,7 @@ fn hugetlb(n: u64, pattern: Pattern) -> Result<Verdict> {
     println!("# child's writes:");
     r.global(
         &w.stats(),
-        &[("hugetlb_copies", n), ("hugetlb_reuses", 0)],
+        &[(Counter::HugetlbCopies, n), (Counter::HugetlbReuses, 0)],
         &[],
     );
     r.eq(
@@ -1349,7 +1363,7 @@ fn hugetlb(n: u64, pattern: Pattern) -> Result<Verdict> {
     println!("# parent's writes after the child exited:");
     r.global(
         &w.stats(),
-        &[("hugetlb_reuses", n), ("hugetlb_copies", 0)],
+        &[(Counter::HugetlbReuses, n), (Counter::HugetlbCopies, 0)],
         &[],
     );
     r.eq(
@@ -1417,13 +1431,21 @@ fn thp_reuse(n: u64, pattern: Pattern) -> Result<Verdict> {
     );
     r.global(
         &w.stats(),
-        &[("thp_reuses", n), ("thp_wp_faults", n), ("thp_splits", 0)],
+        &[
+            (Counter::ThpReuses, n),
+            (Counter::ThpWpFaults, n),
+            (Counter::ThpSplits, 0),
+        ],
         &[],
     );
     r.row(
         "this process",
         &w.row(my_pid())?,
-        &[("thp_wp_faults", n), ("wp_faults", 0), ("cow_copies", 0)],
+        &[
+            (Counter::ThpWpFaults, n),
+            (Counter::WpFaults, 0),
+            (Counter::CowCopies, 0),
+        ],
     );
     r.eq("vmstat thp_split_pmd delta", 0, w.vm("thp_split_pmd"));
     r.eq(
@@ -1500,11 +1522,11 @@ fn thp_split(n: u64, per: u64, pattern: Pattern) -> Result<Verdict> {
     r.global(
         &w.stats(),
         &[
-            ("thp_splits", n),
-            ("thp_wp_faults", n),
-            ("cow_copies", copies),
-            ("wp_faults", copies),
-            ("thp_reuses", 0),
+            (Counter::ThpSplits, n),
+            (Counter::ThpWpFaults, n),
+            (Counter::CowCopies, copies),
+            (Counter::WpFaults, copies),
+            (Counter::ThpReuses, 0),
         ],
         &[],
     );
@@ -1512,9 +1534,9 @@ fn thp_split(n: u64, per: u64, pattern: Pattern) -> Result<Verdict> {
         "child",
         &w.row(cpid)?,
         &[
-            ("thp_wp_faults", n),
-            ("cow_copies", copies),
-            ("wp_faults", copies),
+            (Counter::ThpWpFaults, n),
+            (Counter::CowCopies, copies),
+            (Counter::WpFaults, copies),
         ],
     );
     r.eq("vmstat thp_split_pmd delta", n, w.vm("thp_split_pmd"));
@@ -1601,8 +1623,11 @@ fn thp_huge_zero(n: u64, pattern: Pattern) -> Result<Verdict> {
         // (do_huge_zero_wp_pmd, inlined into do_huge_pmd_wp_page): no split,
         // no 4 KiB fault. cowstat has no outcome hook for that path yet: it
         // shows the attempt only (docs/kernel-differences.md, row 6).
-        println!("# kernel {}: huge zero page replaced by a new huge page", kernel_release());
-        r.global(&w.stats(), &[("thp_wp_attempts", n)], &[]);
+        println!(
+            "# kernel {}: huge zero page replaced by a new huge page",
+            kernel_release()
+        );
+        r.global(&w.stats(), &[(Counter::ThpWpAttempts, n)], &[]);
         r.eq("vmstat thp_split_pmd delta", 0, w.vm("thp_split_pmd"));
         r.eq(
             "smaps AnonHugePages after the writes, kB (new huge pages)",
@@ -1614,10 +1639,10 @@ fn thp_huge_zero(n: u64, pattern: Pattern) -> Result<Verdict> {
     r.global(
         &w.stats(),
         &[
-            ("thp_wp_faults", n),
-            ("thp_splits", n),
-            ("cow_zero", n),
-            ("wp_faults", n),
+            (Counter::ThpWpFaults, n),
+            (Counter::ThpSplits, n),
+            (Counter::CowZero, n),
+            (Counter::WpFaults, n),
         ],
         &[],
     );
@@ -1625,10 +1650,10 @@ fn thp_huge_zero(n: u64, pattern: Pattern) -> Result<Verdict> {
         "this process",
         &w.row(my_pid())?,
         &[
-            ("thp_wp_faults", n),
-            ("cow_zero", n),
-            ("wp_faults", n),
-            ("cow_copies", 0),
+            (Counter::ThpWpFaults, n),
+            (Counter::CowZero, n),
+            (Counter::WpFaults, n),
+            (Counter::CowCopies, 0),
         ],
     );
     r.eq("vmstat thp_split_pmd delta", n, w.vm("thp_split_pmd"));
@@ -1720,11 +1745,19 @@ fn ksm(k: u64, pattern: Pattern) -> Result<Verdict> {
         k.div_ceil(256) + 1,
         distinct_frames(&before),
     );
-    r.global(&w.stats(), &[("cow_ksm", k), ("wp_faults", k)], &[]);
+    r.global(
+        &w.stats(),
+        &[(Counter::CowKsm, k), (Counter::WpFaults, k)],
+        &[],
+    );
     r.row(
         "this process",
         &w.row(my_pid())?,
-        &[("wp_faults", k), ("cow_copies", 0), ("wp_reuses", 0)],
+        &[
+            (Counter::WpFaults, k),
+            (Counter::CowCopies, 0),
+            (Counter::WpReuses, 0),
+        ],
     );
     r.eq("vmstat cow_ksm delta", k, w.vm("cow_ksm"));
     r.eq("vmstat pgreuse delta", 0, w.vm("pgreuse"));
@@ -1903,10 +1936,10 @@ fn uffd_wp(k: u64, pattern: Pattern, pages: UffdPages) -> Result<Verdict> {
     r.global(
         &w.stats(),
         &[
-            ("wp_attempts", attempts),
-            ("wp_faults", copies + reuses),
-            ("cow_copies", copies),
-            ("wp_reuses", reuses),
+            (Counter::WpAttempts, attempts),
+            (Counter::WpFaults, copies + reuses),
+            (Counter::CowCopies, copies),
+            (Counter::WpReuses, reuses),
         ],
         &[],
     );
@@ -1914,9 +1947,9 @@ fn uffd_wp(k: u64, pattern: Pattern, pages: UffdPages) -> Result<Verdict> {
         "this process",
         &w.row(my_pid())?,
         &[
-            ("wp_faults", copies + reuses),
-            ("cow_copies", copies),
-            ("wp_reuses", reuses),
+            (Counter::WpFaults, copies + reuses),
+            (Counter::CowCopies, copies),
+            (Counter::WpReuses, reuses),
         ],
     );
     r.eq("vmstat pgreuse delta", reuses, w.vm("pgreuse"));
@@ -2037,11 +2070,19 @@ fn swap_in(k: u64, pattern: Pattern, writer: SwapWriter) -> Result<Verdict> {
                 k,
                 count(&child_before, swapped),
             );
-            r.global(&w.stats(), &[("cow_copies", k), ("wp_faults", k)], &[]);
+            r.global(
+                &w.stats(),
+                &[(Counter::CowCopies, k), (Counter::WpFaults, k)],
+                &[],
+            );
             r.row(
                 "child",
                 &w.row(cpid)?,
-                &[("cow_copies", k), ("wp_faults", k), ("wp_reuses", 0)],
+                &[
+                    (Counter::CowCopies, k),
+                    (Counter::WpFaults, k),
+                    (Counter::WpReuses, 0),
+                ],
             );
             r.eq("vmstat pgreuse delta", 0, w.vm("pgreuse"));
             // Each swapped page is read once, by the fault on it or by
@@ -2076,13 +2117,21 @@ fn swap_in(k: u64, pattern: Pattern, writer: SwapWriter) -> Result<Verdict> {
             println!("# kernel {}: expecting {reuses} reuses", kernel_release());
             r.global(
                 &w.stats(),
-                &[("wp_faults", reuses), ("wp_reuses", reuses), ("cow_copies", 0)],
+                &[
+                    (Counter::WpFaults, reuses),
+                    (Counter::WpReuses, reuses),
+                    (Counter::CowCopies, 0),
+                ],
                 &[],
             );
             r.row(
                 "this process",
                 &w.row(my_pid())?,
-                &[("wp_faults", reuses), ("wp_reuses", reuses), ("cow_copies", 0)],
+                &[
+                    (Counter::WpFaults, reuses),
+                    (Counter::WpReuses, reuses),
+                    (Counter::CowCopies, 0),
+                ],
             );
             r.eq("vmstat pgreuse delta", reuses, w.vm("pgreuse"));
             r.eq("vmstat pswpin delta", k, w.vm("pswpin"));
@@ -2206,9 +2255,9 @@ fn memcg(k: u64, pattern: Pattern, with_swap: bool) -> Result<Verdict> {
     // only other processes in the window are quiet).
     let d = w.stats();
     let retries = d
-        .get("wp_attempts")
+        .get(Counter::WpAttempts)
         .unwrap_or(0)
-        .saturating_sub(d.get("wp_faults").unwrap_or(0));
+        .saturating_sub(d.get(Counter::WpFaults).unwrap_or(0));
     println!("# memory.max = memory.current + {MEMCG_HEADROOM} pages; child retries: {retries}");
     let copied = order
         .iter()
@@ -2227,14 +2276,22 @@ fn memcg(k: u64, pattern: Pattern, with_swap: bool) -> Result<Verdict> {
     r.global(
         &w.stats(),
         &[
-            ("cow_copies", k),
-            ("wp_faults", k),
-            ("wp_attempts", k + retries),
-            ("wp_reuses", 0),
+            (Counter::CowCopies, k),
+            (Counter::WpFaults, k),
+            (Counter::WpAttempts, k + retries),
+            (Counter::WpReuses, 0),
         ],
         &[],
     );
-    r.row("child", &row, &[("cow_copies", k), ("wp_faults", k), ("wp_reuses", 0)]);
+    r.row(
+        "child",
+        &row,
+        &[
+            (Counter::CowCopies, k),
+            (Counter::WpFaults, k),
+            (Counter::WpReuses, 0),
+        ],
+    );
     r.eq(
         "retries (wp_attempts - wp_faults) = memory.events oom delta",
         oom,
@@ -2366,14 +2423,30 @@ fn two_threads(k: u64, pattern: Pattern) -> Result<Verdict> {
         0,
         status as u64,
     );
-    r.global(&d, &[("cow_copies", k), ("wp_faults", k), ("wp_reuses", 0)], &["wp_attempts"]);
+    r.global(
+        &d,
+        &[
+            (Counter::CowCopies, k),
+            (Counter::WpFaults, k),
+            (Counter::WpReuses, 0),
+        ],
+        &[Counter::WpAttempts],
+    );
     r.within(
         "global wp_attempts delta",
         k,
         2 * k,
-        d.get("wp_attempts").unwrap_or(0),
+        d.get(Counter::WpAttempts).unwrap_or(0),
     );
-    r.row("child", &row, &[("cow_copies", k), ("wp_faults", k), ("wp_reuses", 0)]);
+    r.row(
+        "child",
+        &row,
+        &[
+            (Counter::CowCopies, k),
+            (Counter::WpFaults, k),
+            (Counter::WpReuses, 0),
+        ],
+    );
     r.eq(
         "child's pages exclusive (pagemap)",
         k,
@@ -2539,34 +2612,42 @@ fn pinned_at_fork(k: u64) -> Result<Verdict> {
         l - pfn_changed(&parent_ctl, &child_ctl),
     );
     println!("# the child's writes:");
-    r.global(&w.stats(), &[("wp_faults", l), ("cow_copies", l)], &[]);
+    r.global(
+        &w.stats(),
+        &[(Counter::WpFaults, l), (Counter::CowCopies, l)],
+        &[],
+    );
     r.row(
         "child",
         &w.row(cpid)?,
-        &[("wp_faults", l), ("cow_copies", l), ("wp_reuses", 0)],
+        &[
+            (Counter::WpFaults, l),
+            (Counter::CowCopies, l),
+            (Counter::WpReuses, 0),
+        ],
     );
     r.eq("vmstat pgreuse delta", 0, w.vm("pgreuse"));
     println!("# the whole case (fork, writes, unpin):");
     let d = whole.stats();
     println!(
         "# whole-case delta: mm_copies +{} forks +{} cow_file +{} cow_unshare +{}",
-        d.get("mm_copies").unwrap_or(0),
-        d.forks,
-        d.get("cow_file").unwrap_or(0),
-        d.cow_unshare
+        d.get(Counter::MmCopies).unwrap_or(0),
+        d[Counter::Forks],
+        d.get(Counter::CowFile).unwrap_or(0),
+        d[Counter::CowUnshare]
     );
-    r.eq("whole case: forks", 1, d.forks);
+    r.eq("whole case: forks", 1, d[Counter::Forks]);
     r.eq(
         "whole case: mm_copies",
         1,
-        d.get("mm_copies").unwrap_or(u64::MAX),
+        d.get(Counter::MmCopies).unwrap_or(u64::MAX),
     );
     r.eq(
         "whole case: cow_file (the eager copy is no file COW)",
         0,
-        d.get("cow_file").unwrap_or(u64::MAX),
+        d.get(Counter::CowFile).unwrap_or(u64::MAX),
     );
-    r.eq("whole case: cow_unshare", 0, d.cow_unshare);
+    r.eq("whole case: cow_unshare", 0, d[Counter::CowUnshare]);
     r.done()
 }
 
@@ -2637,20 +2718,24 @@ fn fork_fails_after_dup_mmap() -> Result<Verdict> {
     r.eq("pids.events max delta", 1, w.extra(0, "max").max(0) as u64);
     r.global(
         &d,
-        &[("mm_copies", 1), ("forks", 0), ("cow_copies", 0)],
-        &["fork_ns", "wp_faults", "wp_reuses"],
+        &[
+            (Counter::MmCopies, 1),
+            (Counter::Forks, 0),
+            (Counter::CowCopies, 0),
+        ],
+        &[Counter::ForkNs, Counter::WpFaults, Counter::WpReuses],
     );
     r.at_least(
         "global fork_ns delta (the dup_mmap that succeeded)",
         1,
-        d.fork_ns,
+        d[Counter::ForkNs],
     );
     r.eq(
         "global wp_faults delta = wp_reuses delta",
-        d.wp_reuses,
-        d.wp_faults,
+        d[Counter::WpReuses],
+        d[Counter::WpFaults],
     );
-    r.row("forking child", &row, &[("cow_copies", 0)]);
+    r.row("forking child", &row, &[(Counter::CowCopies, 0)]);
     r.done()
 }
 
@@ -2735,17 +2820,17 @@ fn gup_unshare(k: u64, pattern: Pattern, one_write: bool) -> Result<Verdict> {
     r.global(
         &unshare.stats(),
         &[
-            ("cow_unshare", k),
-            ("wp_faults", 0),
-            ("cow_copies", 0),
-            ("unshare_untracked", 0),
+            (Counter::CowUnshare, k),
+            (Counter::WpFaults, 0),
+            (Counter::CowCopies, 0),
+            (Counter::UnshareUntracked, 0),
         ],
         &[],
     );
     r.row(
         "child",
         &unshare.row(cpid)?,
-        &[("wp_faults", 0), ("cow_copies", 0)],
+        &[(Counter::WpFaults, 0), (Counter::CowCopies, 0)],
     );
     r.eq("vmstat pgreuse delta", 0, unshare.vm("pgreuse"));
     r.eq(
@@ -2766,13 +2851,21 @@ fn gup_unshare(k: u64, pattern: Pattern, one_write: bool) -> Result<Verdict> {
     println!("# the child's writes afterwards:");
     r.global(
         &write.stats(),
-        &[("wp_reuses", k), ("wp_faults", k), ("cow_copies", 0)],
+        &[
+            (Counter::WpReuses, k),
+            (Counter::WpFaults, k),
+            (Counter::CowCopies, 0),
+        ],
         &[],
     );
     r.row(
         "child",
         &write.row(cpid)?,
-        &[("wp_reuses", k), ("wp_faults", k), ("cow_copies", 0)],
+        &[
+            (Counter::WpReuses, k),
+            (Counter::WpFaults, k),
+            (Counter::CowCopies, 0),
+        ],
     );
     r.eq("vmstat pgreuse delta", k, write.vm("pgreuse"));
     r.done()
