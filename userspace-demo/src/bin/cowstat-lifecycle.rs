@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use cow_demo::counter::Counter;
-use cow_demo::procfs::cowstat::{parse_proc_line, stats_value, Counts};
+use cow_demo::procfs::cowstat::{parse_proc_line, read_all_into, stats_value, Counts};
 use cow_demo::procfs::{pagemap, smaps};
 use cow_demo::workload::{page_size, pipe, prefault_stack, recv, send, Heap};
 
@@ -208,18 +208,7 @@ fn read_into<'b>(path: &str, buf: &'b mut [u8]) -> io::Result<&'b str> {
 }
 
 fn read_fd<'b>(f: &mut File, buf: &'b mut [u8]) -> io::Result<&'b str> {
-    let mut n = 0;
-    loop {
-        if n == buf.len() {
-            return Err(io::Error::other("file larger than the buffer"));
-        }
-        match f.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+    let n = read_all_into(f, buf)?;
     std::str::from_utf8(&buf[..n]).map_err(|_| io::Error::other("not UTF-8"))
 }
 

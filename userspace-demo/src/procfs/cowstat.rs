@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::counter::Counter;
 use crate::error::{Error, ParseError, Result};
+use crate::procfs::window::WindowFile;
 
 /// Where the module puts its files.
 pub const DEFAULT_DIR: &str = "/proc/cowstat";
@@ -496,64 +497,63 @@ impl Cowstat {
 /// Reads a whole file into `buf` without allocating (except on error); returns the text.
 pub fn read_file_into<'b>(p: &Path, buf: &'b mut [u8]) -> Result<&'b str> {
     let mut f = fs::File::open(p).map_err(|e| Error::io("open", p, e))?;
-    let mut n = 0;
-    loop {
-        if n == buf.len() {
-            return Err(Error::io(
-                "read",
-                p,
-                std::io::Error::other("file larger than the reserved buffer"),
-            ));
-        }
-        match f.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io("read", p, e)),
-        }
-    }
+    let n = read_all_into(&mut f, buf).map_err(|e| Error::io("read", p, e))?;
     std::str::from_utf8(&buf[..n]).map_err(|_| Error::Parse {
         path: p.into(),
         source: ParseError::new(1, "not UTF-8"),
     })
 }
 
+/// Reads `r` to its end into `buf` without allocating; returns the length.
+/// A /proc file must come whole in one pass, so a full buffer is an error.
+pub fn read_all_into(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    loop {
+        if n == buf.len() {
+            return Err(std::io::Error::other(
+                "file larger than the reserved buffer",
+            ));
+        }
+        match r.read(&mut buf[n..]) {
+            Ok(0) => return Ok(n),
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Room for a full `procs` table: 4096 rows + header + `<other>` at ~80
 /// bytes each is ~330 KB; 1 MiB leaves room for wide numbers.
-const PROCS_BUF: usize = 1 << 20;
+pub const PROCS_BUF: usize = 1 << 20;
 
-/// Reads per-process rows inside a measurement window without touching the heap
-/// allocator: the path and a buffer are prepared beforehand, and
-/// [`ProcsReader::prefault`] dirties the buffer (1 MiB, room for a full table) so that, after a fork, its pages are
-/// COW-copied before the window opens rather than inside it.
+/// Reads per-process rows inside a measurement window (see
+/// [`WindowFile`]): call [`ProcsReader::prefault`] after the fork, before
+/// the window.
 pub struct ProcsReader {
-    path: PathBuf,
-    buf: Vec<u8>,
+    file: WindowFile,
 }
 
 impl ProcsReader {
     /// Prepares a reader of `procs` in `cs`.
     pub fn new(cs: &Cowstat) -> Self {
         ProcsReader {
-            path: cs.path("procs"),
-            buf: vec![1u8; PROCS_BUF],
+            file: WindowFile::new(cs.path("procs"), PROCS_BUF),
         }
     }
 
     /// Writes every page of the buffer (call after fork, before the window).
     pub fn prefault(&mut self) {
-        for i in (0..self.buf.len()).step_by(1024) {
-            // SAFETY: i < len; volatile so the store is really done.
-            unsafe { std::ptr::write_volatile(self.buf.as_mut_ptr().add(i), 0) };
-        }
+        self.file.prefault();
     }
 
     /// The rows of `a` and `b` (all zero where a row is missing).
     pub fn rows(&mut self, a: u32, b: u32) -> Result<(Counts, Counts)> {
-        let text = read_file_into(&self.path, &mut self.buf)?;
+        self.file.read()?;
+        let f = &self.file;
         let parse = |pid| {
-            find_row(text, pid).map_err(|source| Error::Parse {
-                path: self.path.clone(),
+            find_row(f.text(), pid).map_err(|source| Error::Parse {
+                path: f.path().to_path_buf(),
                 source,
             })
         };

@@ -36,11 +36,12 @@ use std::time::{Duration, Instant};
 
 use cow_demo::counter::Counter;
 use cow_demo::error::{Error, Result};
-use cow_demo::procfs::cowstat::{find_row, parse_stats, read_file_into, Counts, Cowstat, Stats};
+use cow_demo::procfs::cowstat::{find_row, parse_stats, Counts, Cowstat, Stats};
 use cow_demo::procfs::pagemap::{
     self, PM_FILE, PM_MMAP_EXCLUSIVE, PM_PFN_MASK, PM_PRESENT, PM_SWAP, PM_UFFD_WP,
 };
 use cow_demo::procfs::smaps;
+use cow_demo::procfs::window::WindowFile;
 use cow_demo::units::Pattern;
 use cow_demo::workload::{
     self, exit_child, fork, hpage_pmd_size, page_order, page_size, pin_to_current_cpu, thp_mode,
@@ -162,47 +163,6 @@ fn pat(p: Pattern) -> &'static str {
 
 // ---- Reading /proc without faulting -------------------------------------
 
-/// A file read into a preallocated, pre-written buffer.
-struct Snap {
-    path: PathBuf,
-    buf: Vec<u8>,
-    len: usize,
-}
-
-impl Snap {
-    fn new(path: impl Into<PathBuf>, cap: usize) -> Self {
-        Snap {
-            path: path.into(),
-            buf: vec![1u8; cap],
-            len: 0,
-        }
-    }
-
-    /// Writes every page of the buffer and `len`, so a read inside a
-    /// window faults on nothing.
-    fn prefault(&mut self) {
-        // SAFETY: `len` is a valid, aligned field of `self`.
-        unsafe { std::ptr::write_volatile(&mut self.len, 0) };
-        for i in (0..self.buf.len()).step_by(512) {
-            // SAFETY: i < len; volatile so the store really happens.
-            unsafe { std::ptr::write_volatile(self.buf.as_mut_ptr().add(i), 0) };
-        }
-    }
-
-    fn read(&mut self) -> Result<()> {
-        self.len = read_file_into(&self.path, &mut self.buf)?.len();
-        Ok(())
-    }
-
-    fn bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-
-    fn text(&self) -> &str {
-        std::str::from_utf8(self.bytes()).unwrap_or("")
-    }
-}
-
 /// The value of `key` in `key value` or `key: value [kB]` text (vmstat,
 /// meminfo, memory.events, pids.events); no allocation.
 fn kv(text: &str, key: &str) -> Option<u64> {
@@ -221,12 +181,12 @@ const QUIET_TRIES: u32 = 100;
 
 /// One end of a measurement window.
 struct Probe {
-    vm_a: Snap,
-    stats_a: Snap,
-    procs: Snap,
-    extra: Vec<Snap>,
-    stats_b: Snap,
-    vm_b: Snap,
+    vm_a: WindowFile,
+    stats_a: WindowFile,
+    procs: WindowFile,
+    extra: Vec<WindowFile>,
+    stats_b: WindowFile,
+    vm_b: WindowFile,
     tries: u32,
 }
 
@@ -234,12 +194,12 @@ impl Probe {
     /// A probe of cowstat, /proc/vmstat and the `extra` files.
     fn new(cs: &Cowstat, extra: &[PathBuf]) -> Self {
         Probe {
-            vm_a: Snap::new("/proc/vmstat", 64 << 10),
-            stats_a: Snap::new(cs.path("stats"), 16 << 10),
-            procs: Snap::new(cs.path("procs"), 1 << 20),
-            extra: extra.iter().map(|p| Snap::new(p, 64 << 10)).collect(),
-            stats_b: Snap::new(cs.path("stats"), 16 << 10),
-            vm_b: Snap::new("/proc/vmstat", 64 << 10),
+            vm_a: WindowFile::new("/proc/vmstat", 64 << 10),
+            stats_a: WindowFile::new(cs.path("stats"), 16 << 10),
+            procs: WindowFile::new(cs.path("procs"), 1 << 20),
+            extra: extra.iter().map(|p| WindowFile::new(p, 64 << 10)).collect(),
+            stats_b: WindowFile::new(cs.path("stats"), 16 << 10),
+            vm_b: WindowFile::new("/proc/vmstat", 64 << 10),
             tries: 0,
         }
     }
@@ -288,7 +248,7 @@ impl Probe {
     fn point(&self) -> Result<Point> {
         Ok(Point {
             stats: parse_stats(self.stats_a.text()).map_err(|source| Error::Parse {
-                path: self.stats_a.path.clone(),
+                path: self.stats_a.path().to_path_buf(),
                 source,
             })?,
             vm: self.vm_a.text().to_string(),
@@ -2197,7 +2157,7 @@ fn memcg(k: u64, pattern: Pattern, with_swap: bool) -> Result<Verdict> {
     )?;
     let events = [cg.file("memory.events")];
     let [mut p0, mut p1] = [0, 1].map(|_| Probe::new(&cs, &events));
-    let mut poll = Snap::new(cg.file("memory.events"), 4096);
+    let mut poll = WindowFile::new(cg.file("memory.events"), 4096);
     let mut child = Child::spawn(
         || {
             if !with_swap {
