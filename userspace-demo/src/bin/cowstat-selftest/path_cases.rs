@@ -34,12 +34,14 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use cow_demo::counter::Counter;
 use cow_demo::error::{Error, Result};
-use cow_demo::procfs::cowstat::{find_row, parse_stats, read_file_into, Counts, Cowstat, Stats};
+use cow_demo::procfs::cowstat::{find_row, parse_stats, Counts, Cowstat, Stats};
 use cow_demo::procfs::pagemap::{
     self, PM_FILE, PM_MMAP_EXCLUSIVE, PM_PFN_MASK, PM_PRESENT, PM_SWAP, PM_UFFD_WP,
 };
 use cow_demo::procfs::smaps;
+use cow_demo::procfs::window::WindowFile;
 use cow_demo::units::Pattern;
 use cow_demo::workload::{
     self, exit_child, fork, hpage_pmd_size, page_order, page_size, pin_to_current_cpu, thp_mode,
@@ -173,47 +175,6 @@ fn pat(p: Pattern) -> &'static str {
 
 // ---- Reading /proc without faulting -------------------------------------
 
-/// A file read into a preallocated, pre-written buffer.
-struct Snap {
-    path: PathBuf,
-    buf: Vec<u8>,
-    len: usize,
-}
-
-impl Snap {
-    fn new(path: impl Into<PathBuf>, cap: usize) -> Self {
-        Snap {
-            path: path.into(),
-            buf: vec![1u8; cap],
-            len: 0,
-        }
-    }
-
-    /// Writes every page of the buffer and `len`, so a read inside a
-    /// window faults on nothing.
-    fn prefault(&mut self) {
-        // SAFETY: `len` is a valid, aligned field of `self`.
-        unsafe { std::ptr::write_volatile(&mut self.len, 0) };
-        for i in (0..self.buf.len()).step_by(512) {
-            // SAFETY: i < len; volatile so the store really happens.
-            unsafe { std::ptr::write_volatile(self.buf.as_mut_ptr().add(i), 0) };
-        }
-    }
-
-    fn read(&mut self) -> Result<()> {
-        self.len = read_file_into(&self.path, &mut self.buf)?.len();
-        Ok(())
-    }
-
-    fn bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-
-    fn text(&self) -> &str {
-        std::str::from_utf8(self.bytes()).unwrap_or("")
-    }
-}
-
 /// The value of `key` in `key value` or `key: value [kB]` text (vmstat,
 /// meminfo, memory.events, pids.events); no allocation.
 fn kv(text: &str, key: &str) -> Option<u64> {
@@ -232,12 +193,12 @@ const QUIET_TRIES: u32 = 100;
 
 /// One end of a measurement window.
 struct Probe {
-    vm_a: Snap,
-    stats_a: Snap,
-    procs: Snap,
-    extra: Vec<Snap>,
-    stats_b: Snap,
-    vm_b: Snap,
+    vm_a: WindowFile,
+    stats_a: WindowFile,
+    procs: WindowFile,
+    extra: Vec<WindowFile>,
+    stats_b: WindowFile,
+    vm_b: WindowFile,
     tries: u32,
 }
 
@@ -245,12 +206,12 @@ impl Probe {
     /// A probe of cowstat, /proc/vmstat and the `extra` files.
     fn new(cs: &Cowstat, extra: &[PathBuf]) -> Self {
         Probe {
-            vm_a: Snap::new("/proc/vmstat", 64 << 10),
-            stats_a: Snap::new(cs.path("stats"), 16 << 10),
-            procs: Snap::new(cs.path("procs"), 1 << 20),
-            extra: extra.iter().map(|p| Snap::new(p, 64 << 10)).collect(),
-            stats_b: Snap::new(cs.path("stats"), 16 << 10),
-            vm_b: Snap::new("/proc/vmstat", 64 << 10),
+            vm_a: WindowFile::new("/proc/vmstat", 64 << 10),
+            stats_a: WindowFile::new(cs.path("stats"), 16 << 10),
+            procs: WindowFile::new(cs.path("procs"), 1 << 20),
+            extra: extra.iter().map(|p| WindowFile::new(p, 64 << 10)).collect(),
+            stats_b: WindowFile::new(cs.path("stats"), 16 << 10),
+            vm_b: WindowFile::new("/proc/vmstat", 64 << 10),
             tries: 0,
         }
     }
@@ -299,7 +260,7 @@ impl Probe {
     fn point(&self) -> Result<Point> {
         Ok(Point {
             stats: parse_stats(self.stats_a.text()).map_err(|source| Error::Parse {
-                path: self.stats_a.path.clone(),
+                path: self.stats_a.path().to_path_buf(),
                 source,
             })?,
             vm: self.vm_a.text().to_string(),
@@ -412,7 +373,7 @@ impl Report {
     /// ones are checked elsewhere, an attempt counter not named equals its
     /// fault counter (no fault was retried), and every other counter did
     /// not move.
-    fn global(&mut self, d: &Stats, exact: &[(&str, u64)], free: &[&str]) {
+    fn global(&mut self, d: &Stats, exact: &[(Counter, u64)], free: &[Counter]) {
         let moved: Vec<String> = d
             .entries()
             .iter()
@@ -428,42 +389,44 @@ impl Report {
             }
         );
         for (name, want) in exact {
-            match d.get(name) {
+            match d.get(*name) {
                 Some(v) => self.eq(format!("global {name} delta"), *want, v),
                 None => self.eq(format!("stats has a '{name}' line (1 = yes)"), 1, 0),
             }
         }
-        let named = |n: &str| exact.iter().any(|(e, _)| *e == n) || free.contains(&n);
+        let named = |n: &str| {
+            exact.iter().any(|(e, _)| e.name() == n) || free.iter().any(|f| f.name() == n)
+        };
         let mut paired = Vec::new();
         for (attempts, faults) in [
-            ("wp_attempts", "wp_faults"),
-            ("thp_wp_attempts", "thp_wp_faults"),
+            (Counter::WpAttempts, Counter::WpFaults),
+            (Counter::ThpWpAttempts, Counter::ThpWpFaults),
         ] {
-            if !named(attempts) {
+            if !named(attempts.name()) {
                 self.eq(
                     format!("global {attempts} delta = {faults} delta (no retries)"),
                     d.get(faults).unwrap_or(0),
                     d.get(attempts).unwrap_or(0),
                 );
-                paired.push(attempts);
+                paired.push(attempts.name());
             }
         }
         let others: u64 = d
             .entries()
             .iter()
-            .filter(|(n, _)| !named(n) && !paired.contains(&n.as_str()))
+            .filter(|(n, _)| !named(n) && !paired.contains(n))
             .map(|(_, v)| v)
             .sum();
         self.eq("global delta of every other counter (sum)", 0, others);
     }
 
     /// A `procs` row's deltas.
-    fn row(&mut self, who: &str, d: &Counts, exact: &[(&str, u64)]) {
+    fn row(&mut self, who: &str, d: &Counts, exact: &[(Counter, u64)]) {
         for (name, want) in exact {
             self.eq(
                 format!("{who} row {name} delta"),
                 *want,
-                d.get(name).unwrap_or(u64::MAX),
+                d.get(*name).unwrap_or(u64::MAX),
             );
         }
     }
@@ -1182,11 +1145,19 @@ fn private_file(k: u64, pattern: Pattern, read_first: bool) -> Result<Verdict> {
     let after = pagemap_of(None, private.addr(), k)?;
     let faults = if read_first { k } else { 0 };
     let mut r = Report::default();
-    r.global(&w.stats(), &[("cow_file", k), ("wp_faults", faults)], &[]);
+    r.global(
+        &w.stats(),
+        &[(Counter::CowFile, k), (Counter::WpFaults, faults)],
+        &[],
+    );
     r.row(
         "this process",
         &w.row(my_pid())?,
-        &[("wp_faults", faults), ("cow_copies", 0), ("wp_reuses", 0)],
+        &[
+            (Counter::WpFaults, faults),
+            (Counter::CowCopies, 0),
+            (Counter::WpReuses, 0),
+        ],
     );
     r.eq("vmstat pgreuse delta", 0, w.vm("pgreuse"));
     r.eq(
@@ -1296,7 +1267,7 @@ fn hugetlb(n: u64, pattern: Pattern) -> Result<Verdict> {
     println!("# parent's first writes:");
     r.global(
         &w.stats(),
-        &[("hugetlb_reuses", n), ("hugetlb_copies", 0)],
+        &[(Counter::HugetlbReuses, n), (Counter::HugetlbCopies, 0)],
         &[],
     );
     r.eq(
@@ -1329,7 +1300,7 @@ fn hugetlb(n: u64, pattern: Pattern) -> Result<Verdict> {
     println!("# child's writes:");
     r.global(
         &w.stats(),
-        &[("hugetlb_copies", n), ("hugetlb_reuses", 0)],
+        &[(Counter::HugetlbCopies, n), (Counter::HugetlbReuses, 0)],
         &[],
     );
     r.eq(
@@ -1364,7 +1335,7 @@ fn hugetlb(n: u64, pattern: Pattern) -> Result<Verdict> {
     println!("# parent's writes after the child exited:");
     r.global(
         &w.stats(),
-        &[("hugetlb_reuses", n), ("hugetlb_copies", 0)],
+        &[(Counter::HugetlbReuses, n), (Counter::HugetlbCopies, 0)],
         &[],
     );
     r.eq(
@@ -1432,13 +1403,21 @@ fn thp_reuse(n: u64, pattern: Pattern) -> Result<Verdict> {
     );
     r.global(
         &w.stats(),
-        &[("thp_reuses", n), ("thp_wp_faults", n), ("thp_splits", 0)],
+        &[
+            (Counter::ThpReuses, n),
+            (Counter::ThpWpFaults, n),
+            (Counter::ThpSplits, 0),
+        ],
         &[],
     );
     r.row(
         "this process",
         &w.row(my_pid())?,
-        &[("thp_wp_faults", n), ("wp_faults", 0), ("cow_copies", 0)],
+        &[
+            (Counter::ThpWpFaults, n),
+            (Counter::WpFaults, 0),
+            (Counter::CowCopies, 0),
+        ],
     );
     r.eq("vmstat thp_split_pmd delta", 0, w.vm("thp_split_pmd"));
     r.eq(
@@ -1515,11 +1494,11 @@ fn thp_split(n: u64, per: u64, pattern: Pattern) -> Result<Verdict> {
     r.global(
         &w.stats(),
         &[
-            ("thp_splits", n),
-            ("thp_wp_faults", n),
-            ("cow_copies", copies),
-            ("wp_faults", copies),
-            ("thp_reuses", 0),
+            (Counter::ThpSplits, n),
+            (Counter::ThpWpFaults, n),
+            (Counter::CowCopies, copies),
+            (Counter::WpFaults, copies),
+            (Counter::ThpReuses, 0),
         ],
         &[],
     );
@@ -1527,9 +1506,9 @@ fn thp_split(n: u64, per: u64, pattern: Pattern) -> Result<Verdict> {
         "child",
         &w.row(cpid)?,
         &[
-            ("thp_wp_faults", n),
-            ("cow_copies", copies),
-            ("wp_faults", copies),
+            (Counter::ThpWpFaults, n),
+            (Counter::CowCopies, copies),
+            (Counter::WpFaults, copies),
         ],
     );
     r.eq("vmstat thp_split_pmd delta", n, w.vm("thp_split_pmd"));
@@ -1623,19 +1602,23 @@ fn thp_huge_zero(n: u64, pattern: Pattern) -> Result<Verdict> {
         r.global(
             &w.stats(),
             &[
-                ("thp_wp_attempts", n),
-                ("thp_wp_faults", n),
-                ("thp_zero", n),
-                ("thp_splits", 0),
-                ("cow_zero", 0),
-                ("wp_faults", 0),
+                (Counter::ThpWpAttempts, n),
+                (Counter::ThpWpFaults, n),
+                (Counter::ThpZero, n),
+                (Counter::ThpSplits, 0),
+                (Counter::CowZero, 0),
+                (Counter::WpFaults, 0),
             ],
             &[],
         );
         r.row(
             "this process",
             &w.row(my_pid())?,
-            &[("thp_wp_faults", n), ("wp_faults", 0), ("cow_zero", 0)],
+            &[
+                (Counter::ThpWpFaults, n),
+                (Counter::WpFaults, 0),
+                (Counter::CowZero, 0),
+            ],
         );
         r.eq("vmstat thp_split_pmd delta", 0, w.vm("thp_split_pmd"));
         r.eq(
@@ -1648,10 +1631,10 @@ fn thp_huge_zero(n: u64, pattern: Pattern) -> Result<Verdict> {
     r.global(
         &w.stats(),
         &[
-            ("thp_wp_faults", n),
-            ("thp_splits", n),
-            ("cow_zero", n),
-            ("wp_faults", n),
+            (Counter::ThpWpFaults, n),
+            (Counter::ThpSplits, n),
+            (Counter::CowZero, n),
+            (Counter::WpFaults, n),
         ],
         &[],
     );
@@ -1659,10 +1642,10 @@ fn thp_huge_zero(n: u64, pattern: Pattern) -> Result<Verdict> {
         "this process",
         &w.row(my_pid())?,
         &[
-            ("thp_wp_faults", n),
-            ("cow_zero", n),
-            ("wp_faults", n),
-            ("cow_copies", 0),
+            (Counter::ThpWpFaults, n),
+            (Counter::CowZero, n),
+            (Counter::WpFaults, n),
+            (Counter::CowCopies, 0),
         ],
     );
     r.eq("vmstat thp_split_pmd delta", n, w.vm("thp_split_pmd"));
@@ -1754,11 +1737,19 @@ fn ksm(k: u64, pattern: Pattern) -> Result<Verdict> {
         k.div_ceil(256) + 1,
         distinct_frames(&before),
     );
-    r.global(&w.stats(), &[("cow_ksm", k), ("wp_faults", k)], &[]);
+    r.global(
+        &w.stats(),
+        &[(Counter::CowKsm, k), (Counter::WpFaults, k)],
+        &[],
+    );
     r.row(
         "this process",
         &w.row(my_pid())?,
-        &[("wp_faults", k), ("cow_copies", 0), ("wp_reuses", 0)],
+        &[
+            (Counter::WpFaults, k),
+            (Counter::CowCopies, 0),
+            (Counter::WpReuses, 0),
+        ],
     );
     r.eq("vmstat cow_ksm delta", k, w.vm("cow_ksm"));
     r.eq("vmstat pgreuse delta", 0, w.vm("pgreuse"));
@@ -1937,10 +1928,10 @@ fn uffd_wp(k: u64, pattern: Pattern, pages: UffdPages) -> Result<Verdict> {
     r.global(
         &w.stats(),
         &[
-            ("wp_attempts", attempts),
-            ("wp_faults", copies + reuses),
-            ("cow_copies", copies),
-            ("wp_reuses", reuses),
+            (Counter::WpAttempts, attempts),
+            (Counter::WpFaults, copies + reuses),
+            (Counter::CowCopies, copies),
+            (Counter::WpReuses, reuses),
         ],
         &[],
     );
@@ -1948,9 +1939,9 @@ fn uffd_wp(k: u64, pattern: Pattern, pages: UffdPages) -> Result<Verdict> {
         "this process",
         &w.row(my_pid())?,
         &[
-            ("wp_faults", copies + reuses),
-            ("cow_copies", copies),
-            ("wp_reuses", reuses),
+            (Counter::WpFaults, copies + reuses),
+            (Counter::CowCopies, copies),
+            (Counter::WpReuses, reuses),
         ],
     );
     r.eq("vmstat pgreuse delta", reuses, w.vm("pgreuse"));
@@ -2071,11 +2062,19 @@ fn swap_in(k: u64, pattern: Pattern, writer: SwapWriter) -> Result<Verdict> {
                 k,
                 count(&child_before, swapped),
             );
-            r.global(&w.stats(), &[("cow_copies", k), ("wp_faults", k)], &[]);
+            r.global(
+                &w.stats(),
+                &[(Counter::CowCopies, k), (Counter::WpFaults, k)],
+                &[],
+            );
             r.row(
                 "child",
                 &w.row(cpid)?,
-                &[("cow_copies", k), ("wp_faults", k), ("wp_reuses", 0)],
+                &[
+                    (Counter::CowCopies, k),
+                    (Counter::WpFaults, k),
+                    (Counter::WpReuses, 0),
+                ],
             );
             r.eq("vmstat pgreuse delta", 0, w.vm("pgreuse"));
             // Each swapped page is read once, by the fault on it or by
@@ -2111,9 +2110,9 @@ fn swap_in(k: u64, pattern: Pattern, writer: SwapWriter) -> Result<Verdict> {
             r.global(
                 &w.stats(),
                 &[
-                    ("wp_faults", reuses),
-                    ("wp_reuses", reuses),
-                    ("cow_copies", 0),
+                    (Counter::WpFaults, reuses),
+                    (Counter::WpReuses, reuses),
+                    (Counter::CowCopies, 0),
                 ],
                 &[],
             );
@@ -2121,9 +2120,9 @@ fn swap_in(k: u64, pattern: Pattern, writer: SwapWriter) -> Result<Verdict> {
                 "this process",
                 &w.row(my_pid())?,
                 &[
-                    ("wp_faults", reuses),
-                    ("wp_reuses", reuses),
-                    ("cow_copies", 0),
+                    (Counter::WpFaults, reuses),
+                    (Counter::WpReuses, reuses),
+                    (Counter::CowCopies, 0),
                 ],
             );
             r.eq("vmstat pgreuse delta", reuses, w.vm("pgreuse"));
@@ -2190,7 +2189,7 @@ fn memcg(k: u64, pattern: Pattern, with_swap: bool) -> Result<Verdict> {
     )?;
     let events = [cg.file("memory.events")];
     let [mut p0, mut p1] = [0, 1].map(|_| Probe::new(&cs, &events));
-    let mut poll = Snap::new(cg.file("memory.events"), 4096);
+    let mut poll = WindowFile::new(cg.file("memory.events"), 4096);
     let mut child = Child::spawn(
         || {
             if !with_swap {
@@ -2248,9 +2247,9 @@ fn memcg(k: u64, pattern: Pattern, with_swap: bool) -> Result<Verdict> {
     // only other processes in the window are quiet).
     let d = w.stats();
     let retries = d
-        .get("wp_attempts")
+        .get(Counter::WpAttempts)
         .unwrap_or(0)
-        .saturating_sub(d.get("wp_faults").unwrap_or(0));
+        .saturating_sub(d.get(Counter::WpFaults).unwrap_or(0));
     println!("# memory.max = memory.current + {MEMCG_HEADROOM} pages; child retries: {retries}");
     let copied = order
         .iter()
@@ -2269,17 +2268,21 @@ fn memcg(k: u64, pattern: Pattern, with_swap: bool) -> Result<Verdict> {
     r.global(
         &w.stats(),
         &[
-            ("cow_copies", k),
-            ("wp_faults", k),
-            ("wp_attempts", k + retries),
-            ("wp_reuses", 0),
+            (Counter::CowCopies, k),
+            (Counter::WpFaults, k),
+            (Counter::WpAttempts, k + retries),
+            (Counter::WpReuses, 0),
         ],
         &[],
     );
     r.row(
         "child",
         &row,
-        &[("cow_copies", k), ("wp_faults", k), ("wp_reuses", 0)],
+        &[
+            (Counter::CowCopies, k),
+            (Counter::WpFaults, k),
+            (Counter::WpReuses, 0),
+        ],
     );
     r.eq(
         "retries (wp_attempts - wp_faults) = memory.events oom delta",
@@ -2414,19 +2417,27 @@ fn two_threads(k: u64, pattern: Pattern) -> Result<Verdict> {
     );
     r.global(
         &d,
-        &[("cow_copies", k), ("wp_faults", k), ("wp_reuses", 0)],
-        &["wp_attempts"],
+        &[
+            (Counter::CowCopies, k),
+            (Counter::WpFaults, k),
+            (Counter::WpReuses, 0),
+        ],
+        &[Counter::WpAttempts],
     );
     r.within(
         "global wp_attempts delta",
         k,
         2 * k,
-        d.get("wp_attempts").unwrap_or(0),
+        d.get(Counter::WpAttempts).unwrap_or(0),
     );
     r.row(
         "child",
         &row,
-        &[("cow_copies", k), ("wp_faults", k), ("wp_reuses", 0)],
+        &[
+            (Counter::CowCopies, k),
+            (Counter::WpFaults, k),
+            (Counter::WpReuses, 0),
+        ],
     );
     r.eq(
         "child's pages exclusive (pagemap)",
@@ -2552,8 +2563,8 @@ fn anon_prepare_retry(k: u64, pattern: Pattern) -> Result<Verdict> {
     let w = Window::new(&p0, &p1)?;
     let after = pagemap_of(None, area.addr(), 2 * k)?;
     let d = w.stats();
-    let attempts = d.get("wp_attempts").unwrap_or(0);
-    let faults = d.get("wp_faults").unwrap_or(0);
+    let attempts = d.get(Counter::WpAttempts).unwrap_or(0);
+    let faults = d.get(Counter::WpFaults).unwrap_or(0);
     println!(
         "# retries (wp_attempts - wp_faults): {}, mprotect rounds: {rounds}",
         attempts.saturating_sub(faults)
@@ -2567,8 +2578,12 @@ fn anon_prepare_retry(k: u64, pattern: Pattern) -> Result<Verdict> {
     r.eq("private file VMAs, one per page (/proc/self/maps)", k, vmas);
     r.global(
         &d,
-        &[("cow_file", k), ("wp_faults", k), ("wp_reuses", 0)],
-        &["wp_attempts"],
+        &[
+            (Counter::CowFile, k),
+            (Counter::WpFaults, k),
+            (Counter::WpReuses, 0),
+        ],
+        &[Counter::WpAttempts],
     );
     r.within(
         "global wp_attempts delta (K + retries)",
@@ -2579,7 +2594,11 @@ fn anon_prepare_retry(k: u64, pattern: Pattern) -> Result<Verdict> {
     r.row(
         "this process",
         &w.row(my_pid())?,
-        &[("wp_faults", k), ("cow_copies", 0), ("wp_reuses", 0)],
+        &[
+            (Counter::WpFaults, k),
+            (Counter::CowCopies, 0),
+            (Counter::WpReuses, 0),
+        ],
     );
     let written: Vec<u64> = after.iter().step_by(2).copied().collect();
     r.eq(
@@ -2740,10 +2759,10 @@ fn hwpoison(k: u64, poisoned: u64, pattern: Pattern) -> Result<Verdict> {
         r.global(
             &w.stats(),
             &[
-                ("cow_copies", k),
-                ("wp_faults", k),
-                ("wp_reuses", 0),
-                ("cow_zero", 0),
+                (Counter::CowCopies, k),
+                (Counter::WpFaults, k),
+                (Counter::WpReuses, 0),
+                (Counter::CowZero, 0),
             ],
             &[],
         );
@@ -2751,10 +2770,10 @@ fn hwpoison(k: u64, poisoned: u64, pattern: Pattern) -> Result<Verdict> {
             "child",
             &row,
             &[
-                ("cow_copies", k),
-                ("wp_faults", k),
-                ("wp_reuses", 0),
-                ("cow_zero", 0),
+                (Counter::CowCopies, k),
+                (Counter::WpFaults, k),
+                (Counter::WpReuses, 0),
+                (Counter::CowZero, 0),
             ],
         );
         r.eq(
@@ -2921,34 +2940,42 @@ fn pinned_at_fork(k: u64) -> Result<Verdict> {
         l - pfn_changed(&parent_ctl, &child_ctl),
     );
     println!("# the child's writes:");
-    r.global(&w.stats(), &[("wp_faults", l), ("cow_copies", l)], &[]);
+    r.global(
+        &w.stats(),
+        &[(Counter::WpFaults, l), (Counter::CowCopies, l)],
+        &[],
+    );
     r.row(
         "child",
         &w.row(cpid)?,
-        &[("wp_faults", l), ("cow_copies", l), ("wp_reuses", 0)],
+        &[
+            (Counter::WpFaults, l),
+            (Counter::CowCopies, l),
+            (Counter::WpReuses, 0),
+        ],
     );
     r.eq("vmstat pgreuse delta", 0, w.vm("pgreuse"));
     println!("# the whole case (fork, writes, unpin):");
     let d = whole.stats();
     println!(
         "# whole-case delta: mm_copies +{} forks +{} cow_file +{} cow_unshare +{}",
-        d.get("mm_copies").unwrap_or(0),
-        d.forks,
-        d.get("cow_file").unwrap_or(0),
-        d.cow_unshare
+        d.get(Counter::MmCopies).unwrap_or(0),
+        d[Counter::Forks],
+        d.get(Counter::CowFile).unwrap_or(0),
+        d[Counter::CowUnshare]
     );
-    r.eq("whole case: forks", 1, d.forks);
+    r.eq("whole case: forks", 1, d[Counter::Forks]);
     r.eq(
         "whole case: mm_copies",
         1,
-        d.get("mm_copies").unwrap_or(u64::MAX),
+        d.get(Counter::MmCopies).unwrap_or(u64::MAX),
     );
     r.eq(
         "whole case: cow_file (the eager copy is no file COW)",
         0,
-        d.get("cow_file").unwrap_or(u64::MAX),
+        d.get(Counter::CowFile).unwrap_or(u64::MAX),
     );
-    r.eq("whole case: cow_unshare", 0, d.cow_unshare);
+    r.eq("whole case: cow_unshare", 0, d[Counter::CowUnshare]);
     r.done()
 }
 
@@ -3019,20 +3046,24 @@ fn fork_fails_after_dup_mmap() -> Result<Verdict> {
     r.eq("pids.events max delta", 1, w.extra(0, "max").max(0) as u64);
     r.global(
         &d,
-        &[("mm_copies", 1), ("forks", 0), ("cow_copies", 0)],
-        &["fork_ns", "wp_faults", "wp_reuses"],
+        &[
+            (Counter::MmCopies, 1),
+            (Counter::Forks, 0),
+            (Counter::CowCopies, 0),
+        ],
+        &[Counter::ForkNs, Counter::WpFaults, Counter::WpReuses],
     );
     r.at_least(
         "global fork_ns delta (the dup_mmap that succeeded)",
         1,
-        d.fork_ns,
+        d[Counter::ForkNs],
     );
     r.eq(
         "global wp_faults delta = wp_reuses delta",
-        d.wp_reuses,
-        d.wp_faults,
+        d[Counter::WpReuses],
+        d[Counter::WpFaults],
     );
-    r.row("forking child", &row, &[("cow_copies", 0)]);
+    r.row("forking child", &row, &[(Counter::CowCopies, 0)]);
     r.done()
 }
 
@@ -3117,17 +3148,17 @@ fn gup_unshare(k: u64, pattern: Pattern, one_write: bool) -> Result<Verdict> {
     r.global(
         &unshare.stats(),
         &[
-            ("cow_unshare", k),
-            ("wp_faults", 0),
-            ("cow_copies", 0),
-            ("unshare_untracked", 0),
+            (Counter::CowUnshare, k),
+            (Counter::WpFaults, 0),
+            (Counter::CowCopies, 0),
+            (Counter::UnshareUntracked, 0),
         ],
         &[],
     );
     r.row(
         "child",
         &unshare.row(cpid)?,
-        &[("wp_faults", 0), ("cow_copies", 0)],
+        &[(Counter::WpFaults, 0), (Counter::CowCopies, 0)],
     );
     r.eq("vmstat pgreuse delta", 0, unshare.vm("pgreuse"));
     r.eq(
@@ -3148,13 +3179,21 @@ fn gup_unshare(k: u64, pattern: Pattern, one_write: bool) -> Result<Verdict> {
     println!("# the child's writes afterwards:");
     r.global(
         &write.stats(),
-        &[("wp_reuses", k), ("wp_faults", k), ("cow_copies", 0)],
+        &[
+            (Counter::WpReuses, k),
+            (Counter::WpFaults, k),
+            (Counter::CowCopies, 0),
+        ],
         &[],
     );
     r.row(
         "child",
         &write.row(cpid)?,
-        &[("wp_reuses", k), ("wp_faults", k), ("cow_copies", 0)],
+        &[
+            (Counter::WpReuses, k),
+            (Counter::WpFaults, k),
+            (Counter::CowCopies, 0),
+        ],
     );
     r.eq("vmstat pgreuse delta", k, write.vm("pgreuse"));
     r.done()
