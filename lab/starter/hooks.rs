@@ -19,6 +19,7 @@
 //! | `pmdp_set_access_flags` | [`THP_CALLERS`] | `thp_reuses` |
 //! | `__split_huge_pmd` | [`THP_CALLERS`] | `thp_splits` |
 //! | `map_anon_folio_pmd_pf` (7.x only) | [`THP_CALLERS`] | `thp_zero` |
+//! | `map_anon_folio_pmd_nopf` (7.x only) | [`THP_CALLERS`] | `thp_zero`, where `_pf` is inlined |
 //! | `wake_up_new_task` | `kernel_clone` | `forks` (a child with its own mm) |
 //! | `dup_mmap` return | `copy_process` | `fork_ns`, fork latency |
 //! | `release_task` | the reaper | ends a process's row (rust/table.rs) |
@@ -108,7 +109,7 @@ impl HookTable for EntryHooks {
 }
 
 /// The hooks of [`EntryHooks`]; hook `i` uses per-CPU hit counter `i`.
-pub(crate) const ENTRY_HOOKS: [HookInfo; 10] = [
+pub(crate) const ENTRY_HOOKS: [HookInfo; 11] = [
     HookInfo::of::<DoWpPage>(),
     HookInfo::of::<PtepClearFlush>(),
     HookInfo::of::<PtepSetAccessFlags>(),
@@ -119,6 +120,7 @@ pub(crate) const ENTRY_HOOKS: [HookInfo; 10] = [
     HookInfo::of::<WakeUpNewTask>(),
     HookInfo::of::<ReleaseTask>(),
     HookInfo::of::<MapAnonFolioPmdPf>(),
+    HookInfo::of::<MapAnonFolioPmdNopf>(),
 ];
 
 /// The return probe's state, for `/proc/cowstat/probes`.
@@ -339,10 +341,11 @@ unsafe impl EntryHook for SplitHugePmd {
     }
 }
 
-/// `void map_anon_folio_pmd_pf(struct folio *, pmd_t *, struct
-/// vm_area_struct *, unsigned long haddr)` (7.x): from the huge-PMD write
-/// fault, `do_huge_zero_wp_pmd` maps the new huge page that replaces the
-/// huge zero page. Not in 6.12, which splits the huge zero PMD instead.
+/// `static void map_anon_folio_pmd_pf(struct folio *, pmd_t *, struct
+/// vm_area_struct *, unsigned long haddr)` (7.x; out of line in Debian's
+/// build): from the huge-PMD write fault, `do_huge_zero_wp_pmd` maps the
+/// new huge page that replaces the huge zero page. Not in 6.12, which
+/// splits the huge zero PMD instead.
 pub(crate) struct MapAnonFolioPmdPf;
 
 // SAFETY: `entry` reads no argument.
@@ -355,6 +358,29 @@ unsafe impl EntryHook for MapAnonFolioPmdPf {
     fn entry(call: &Call) {
         // Its other caller, the first-touch THP fault, is not a write
         // fault on a present PMD.
+        if THP_CALLERS.contains(call.caller()) {
+            record(&Current::get(), Event::ThpZero);
+        }
+    }
+}
+
+/// `void map_anon_folio_pmd_nopf(struct folio *, pmd_t *, struct
+/// vm_area_struct *, unsigned long haddr)` (7.x): what
+/// [`MapAnonFolioPmdPf`] calls. `map_anon_folio_pmd_pf` is static: where
+/// the compiler inlined it, this call comes from the huge-PMD write fault
+/// itself and counts `thp_zero` instead. Where it did not, the caller is
+/// `map_anon_folio_pmd_pf`, not in [`THP_CALLERS`], so nothing counts
+/// twice.
+pub(crate) struct MapAnonFolioPmdNopf;
+
+// SAFETY: `entry` reads no argument.
+unsafe impl EntryHook for MapAnonFolioPmdNopf {
+    const FUNCTION: &'static CStr = c"map_anon_folio_pmd_nopf";
+    const REQUIRED: bool = false;
+    const COUNTS: &'static str = "thp_zero (7.x, _pf inlined)";
+    hook_status!(10);
+
+    fn entry(call: &Call) {
         if THP_CALLERS.contains(call.caller()) {
             record(&Current::get(), Event::ThpZero);
         }
