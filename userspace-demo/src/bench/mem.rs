@@ -6,7 +6,8 @@ use std::ptr;
 use std::time::Instant;
 
 use cow_demo::error::{Error, Result};
-use cow_demo::workload::{page_size, recv, send};
+use cow_demo::record::{recv_record, send_record};
+use cow_demo::workload::page_size;
 
 /// A private anonymous region of `vmas` separate VMAs of equal page count,
 /// separated by one unmapped page each so the kernel cannot merge them.
@@ -148,14 +149,13 @@ impl PageTimes {
 
 /// Sends one u64 over a pipe.
 pub fn send_u64(f: &mut File, v: u64) -> Result<()> {
-    send(f, &v.to_le_bytes())
+    send_record(f, &[v])
 }
 
 /// Receives one u64 from a pipe.
 pub fn recv_u64(f: &mut File) -> Result<u64> {
-    let mut b = [0u8; 8];
-    recv(f, &mut b)?;
-    Ok(u64::from_le_bytes(b))
+    let [v] = recv_record::<1, [u64; 1]>(f)?;
+    Ok(v)
 }
 
 /// Refuses `bytes` of new memory if it exceeds MemAvailable.

@@ -23,6 +23,7 @@ use clap::{Parser, Subcommand};
 use cow_demo::counter::Counter;
 use cow_demo::procfs::cowstat::{parse_proc_line, read_all_into, stats_value, Counts};
 use cow_demo::procfs::{pagemap, smaps};
+use cow_demo::record::{recv_record, send_record};
 use cow_demo::workload::{page_size, pipe, prefault_stack, recv, send, Heap};
 
 const EXAMPLES: &str = "\
@@ -341,40 +342,6 @@ fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// Counts as 40 bytes for a pipe (no allocation).
-fn encode(r: &Row) -> [u8; 40] {
-    let c = &r.counts;
-    let mut b = [0u8; 40];
-    for (i, v) in [
-        c.wp_faults,
-        c.cow_copies,
-        c.cow_zero,
-        c.wp_reuses,
-        c.thp_wp_faults,
-    ]
-    .iter()
-    .enumerate()
-    {
-        b[i * 8..i * 8 + 8].copy_from_slice(&v.to_ne_bytes());
-    }
-    b
-}
-
-fn decode(b: &[u8; 40], state: char) -> Row {
-    let v = |i: usize| u64::from_ne_bytes(b[i * 8..i * 8 + 8].try_into().unwrap());
-    Row {
-        state,
-        pid: None,
-        counts: Counts {
-            wp_faults: v(0),
-            cow_copies: v(1),
-            cow_zero: v(2),
-            wp_reuses: v(3),
-            thp_wp_faults: v(4),
-        },
-    }
-}
-
 /// A heap of `pages` pages, written before any fork so its pages are shared
 /// (copy-on-write) with every child.
 fn shared_heap(pages: u64) -> Res<Heap> {
@@ -408,7 +375,7 @@ fn writer_child(
     dirty(buf);
     let code = (|| -> io::Result<()> {
         let r0 = self_row_now(buf)?;
-        tx.write_all(&encode(&r0))?;
+        send_record(tx, &r0.counts).map_err(io::Error::other)?;
         if autowrite {
             for p in 0..k {
                 heap.write_page(p, 2);
@@ -447,11 +414,15 @@ impl Writer {
             writer_child(heap, k, buf, &mut c_rx, &mut c_tx, autowrite);
         }
         drop((c_rx, c_tx));
-        let mut b = [0u8; 40];
-        recv(&mut p_rx, &mut b).map_err(|e| format!("writer {pid}: {e}"))?;
+        let counts =
+            recv_record::<5, Counts>(&mut p_rx).map_err(|e| format!("writer {pid}: {e}"))?;
         Ok(Writer {
             pid,
-            r0: decode(&b, 'L'),
+            r0: Row {
+                state: 'L',
+                pid: None,
+                counts,
+            },
             tx: p_tx,
             rx: p_rx,
         })
@@ -940,10 +911,7 @@ fn storm(secs: u64, writers: u64, pages: u64, zero_page: bool, resets: bool) -> 
                 _ => failed += 1,
             }
         }
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&ok.to_ne_bytes());
-        b[8..].copy_from_slice(&failed.to_ne_bytes());
-        let _ = r_tx.write_all(&b);
+        let _ = send_record(&mut r_tx, &[ok, failed]);
         exit_now(0)
     }
     drop(r_tx);
@@ -982,11 +950,8 @@ fn storm(secs: u64, writers: u64, pages: u64, zero_page: bool, resets: bool) -> 
             }
         }
     }
-    let mut b = [0u8; 16];
-    recv(&mut r_rx, &mut b).map_err(|e| e.to_string())?;
     let do_resets = resets;
-    let resets = u64::from_ne_bytes(b[..8].try_into().unwrap());
-    let refused = u64::from_ne_bytes(b[8..].try_into().unwrap());
+    let [resets, refused] = recv_record::<2, [u64; 2]>(&mut r_rx).map_err(|e| e.to_string())?;
     reap(resetter)?;
     for k in kids {
         reap(k)?;

@@ -14,6 +14,7 @@ use crate::commands::{print_out, Outcome};
 use crate::error::{Error, Result};
 use crate::procfs::cowstat::{Cowstat, ProcsReader};
 use crate::procfs::{meminfo, smaps};
+use crate::record::{recv_record, send_record};
 use crate::report::{render_snapshot, to_json, CopySample, SnapshotReport};
 use crate::units::format_bytes;
 use crate::workload::{
@@ -184,8 +185,6 @@ pub fn save(d: &DataSet, out: &mut File, rate: f64) -> std::io::Result<(u64, u64
     Ok((sum, done))
 }
 
-const SAVED: usize = 32;
-
 fn child_main(d: &DataSet, out: &mut File, rate: f64, mut rx: File, mut tx: File) -> ! {
     let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
         let t = Instant::now();
@@ -194,11 +193,7 @@ fn child_main(d: &DataSet, out: &mut File, rate: f64, mut rx: File, mut tx: File
             Err(e) => (0, 0, e.raw_os_error().unwrap_or(5) as u64),
         };
         let ns = t.elapsed().as_nanos() as u64;
-        let mut m = [0u8; SAVED];
-        for (i, w) in [sum, bytes, ns, status].iter().enumerate() {
-            m[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
-        }
-        let _ = send(&mut tx, &m);
+        let _ = send_record(&mut tx, &[sum, bytes, ns, status]);
         // Stay alive (so the parent can read its smaps while pages are still shared).
         let mut b = [0u8; 1];
         let _ = recv(&mut rx, &mut b);
@@ -402,14 +397,7 @@ pub fn scenario(a: &SnapshotArgs) -> Result<SnapshotReport> {
             break;
         }
     }
-    let mut m = [0u8; SAVED];
-    recv(&mut c2p_rx, &mut m)?;
-    let w = |i: usize| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&m[i * 8..i * 8 + 8]);
-        u64::from_le_bytes(b)
-    };
-    let (sum_child, bytes, save_ns, status) = (w(0), w(1), w(2), w(3));
+    let [sum_child, bytes, save_ns, status] = recv_record::<4, [u64; 4]>(&mut c2p_rx)?;
     let el = start.elapsed();
     let final_copies = copies_now(&mut reader, &d)?;
     if let Some(c) = final_copies {
