@@ -1,15 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 //! cowstat-bench: what cowstat costs and what copy-on-write costs, as JSON lines (see docs/benchmarks.md).
 
-#[path = "../bench/mem.rs"]
 mod mem;
-#[path = "../bench/one.rs"]
 mod one;
-#[path = "../bench/record.rs"]
 mod record;
-#[path = "../bench/report.rs"]
 mod report;
-#[path = "../bench/run.rs"]
 mod run;
 
 use std::path::PathBuf;
