@@ -20,6 +20,7 @@ use cow_demo::workload::{
 use super::mem::{check_fits, recv_u64, send_u64, SplitRegion};
 use super::record::{params, Context};
 use super::run::sum_private_dirty;
+use super::tags::{Bench, Metric};
 
 fn ns(t: Instant) -> f64 {
     t.elapsed().as_nanos() as f64
@@ -265,14 +266,14 @@ fn measure(
         ("smaps_bytes", json!(smaps_len)),
     ]);
     let [s, sfd, pd, pfd, procs, smaps, rollup, stat] = m;
-    ctx.emit("one", "read_self", "ns", &p, s);
-    ctx.emit("one", "read_self_kept_fd", "ns", &p, sfd);
-    ctx.emit("one", "read_pid", "ns", &p, pd);
-    ctx.emit("one", "read_pid_kept_fd", "ns", &p, pfd);
-    ctx.emit("one", "read_procs_find", "ns", &p, procs);
-    ctx.emit("one", "read_smaps", "ns", &p, smaps);
-    ctx.emit("one", "read_smaps_rollup", "ns", &p, rollup);
-    ctx.emit("one", "read_pid_stat", "ns", &p, stat);
+    ctx.emit(Bench::One, Metric::ReadSelf, &p, s);
+    ctx.emit(Bench::One, Metric::ReadSelfKeptFd, &p, sfd);
+    ctx.emit(Bench::One, Metric::ReadPid, &p, pd);
+    ctx.emit(Bench::One, Metric::ReadPidKeptFd, &p, pfd);
+    ctx.emit(Bench::One, Metric::ReadProcsFind, &p, procs);
+    ctx.emit(Bench::One, Metric::ReadSmaps, &p, smaps);
+    ctx.emit(Bench::One, Metric::ReadSmapsRollup, &p, rollup);
+    ctx.emit(Bench::One, Metric::ReadPidStat, &p, stat);
     let _ = std::io::stdout().flush();
     Ok(())
 }

@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::tags::{Bench, Metric, Tag};
+
 /// Min, median and max of a sample set (NaN when empty).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Spread {
@@ -44,10 +46,10 @@ impl Spread {
 /// One measurement: `samples` of `metric` (in `unit`) under `params`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
-    /// Benchmark family: overhead, fork, know, scale, fill.
-    pub bench: String,
-    /// What the samples are, e.g. `cow_fault`, `fork_user`, `read_smaps`.
-    pub metric: String,
+    /// Benchmark family.
+    pub bench: Bench,
+    /// What the samples are.
+    pub metric: Metric,
     /// Unit of every sample, e.g. `ns/page`, `ns`.
     pub unit: String,
     /// `guest` (the test VM) or `host` (native).
@@ -59,8 +61,8 @@ pub struct Record {
     pub thp_mode: String,
     /// `loaded` if /proc/cowstat exists, else `unloaded`.
     pub module: String,
-    /// Free-form tag from `--tag` (the guest driver passes the round).
-    pub tag: String,
+    /// `--tag` (the guest driver's place in its plan, e.g. the round).
+    pub tag: Tag,
     /// The exact command line.
     pub command: String,
     /// Benchmark parameters (sizes, counts, modes).
@@ -85,14 +87,14 @@ pub struct Context {
     /// See [`Record::module`].
     pub module: String,
     /// See [`Record::tag`].
-    pub tag: String,
+    pub tag: Tag,
     /// See [`Record::command`].
     pub command: String,
 }
 
 impl Context {
     /// Probes the running system; `place` is `guest` or `host`.
-    pub fn detect(place: &str, tag: &str) -> Context {
+    pub fn detect(place: &str, tag: Tag) -> Context {
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| "unknown".into());
@@ -107,7 +109,7 @@ impl Context {
             kernel,
             thp_mode: cow_demo::workload::thp_mode().unwrap_or_else(|| "none".into()),
             module: if loaded { "loaded" } else { "unloaded" }.into(),
-            tag: tag.into(),
+            tag,
             command,
         }
     }
@@ -115,21 +117,20 @@ impl Context {
     /// Builds a record of `samples`.
     pub fn record(
         &self,
-        bench: &str,
-        metric: &str,
-        unit: &str,
+        bench: Bench,
+        metric: Metric,
         params: &Map<String, Value>,
         samples: Vec<f64>,
     ) -> Record {
         Record {
-            bench: bench.into(),
-            metric: metric.into(),
-            unit: unit.into(),
+            bench,
+            metric,
+            unit: metric.unit().into(),
             place: self.place.clone(),
             kernel: self.kernel.clone(),
             thp_mode: self.thp_mode.clone(),
             module: self.module.clone(),
-            tag: self.tag.clone(),
+            tag: self.tag,
             command: self.command.clone(),
             params: params.clone(),
             repeats: samples.len(),
@@ -141,13 +142,12 @@ impl Context {
     /// Prints a record as one JSON line on stdout.
     pub fn emit(
         &self,
-        bench: &str,
-        metric: &str,
-        unit: &str,
+        bench: Bench,
+        metric: Metric,
         params: &Map<String, Value>,
         samples: Vec<f64>,
     ) {
-        let r = self.record(bench, metric, unit, params, samples);
+        let r = self.record(bench, metric, params, samples);
         // Serialising plain numbers and strings cannot fail; NaN becomes null.
         println!("{}", serde_json::to_string(&r).unwrap_or_default());
     }
