@@ -24,7 +24,9 @@ use cow_demo::counter::Counter;
 use cow_demo::procfs::cowstat::{parse_proc_line, read_all_into, stats_value, Counts};
 use cow_demo::procfs::{pagemap, smaps};
 use cow_demo::record::{recv_record, send_record};
-use cow_demo::workload::{page_size, pipe, prefault_stack, recv, send, Heap};
+use cow_demo::workload::{
+    detach_from_caller, page_size, pause_forever, pipe, prefault_stack, recv, send, Heap,
+};
 
 const EXAMPLES: &str = "\
 EXAMPLES:
@@ -319,20 +321,14 @@ fn raw_fork() -> Res<u32> {
 }
 
 fn reap(pid: u32) -> Res<i32> {
-    let mut st = 0;
+    use rustix::process::{waitpid, Pid, WaitOptions};
+    let p = Pid::from_raw(pid as i32).ok_or("waitpid(0)")?;
     loop {
-        // SAFETY: waitpid on our own child with a valid status pointer.
-        let r = unsafe { libc::waitpid(pid as i32, &mut st, 0) };
-        if r == pid as i32 {
-            return Ok(if libc::WIFEXITED(st) {
-                libc::WEXITSTATUS(st)
-            } else {
-                128
-            });
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(format!("waitpid({pid}): {e}"));
+        match waitpid(Some(p), WaitOptions::empty()) {
+            Ok(Some((_, st))) => return Ok(st.exit_status().unwrap_or(128)),
+            Ok(None) => return Err(format!("waitpid({pid}): no status")),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(format!("waitpid({pid}): {}", io::Error::from(e))),
         }
     }
 }
@@ -519,11 +515,11 @@ fn spawn_churn(n: u64) -> Res<()> {
                 exit_now(0)
             }
             // With SIGCHLD ignored, waitpid returns ECHILD once it is gone.
-            let mut st = 0;
-            // SAFETY: waits for our own child; status is a valid pointer.
-            while unsafe { libc::waitpid(partner as i32, &mut st, 0) } < 0
-                && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
-            {}
+            let partner = rustix::process::Pid::from_raw(partner as i32);
+            while matches!(
+                rustix::process::waitpid(partner, rustix::process::WaitOptions::empty()),
+                Err(rustix::io::Errno::INTR)
+            ) {}
         }
         let page = (heap.addr() + p * heap.page_size()) as *mut libc::c_void;
         // SAFETY: the child runs churn_child on its own stack and exits;
@@ -637,9 +633,9 @@ fn next_pid_is(last: u32, target: u32, pid_max: u32) -> bool {
         if p == target {
             return true;
         }
-        // SAFETY: kill with signal 0 only checks existence.
-        let free = unsafe { libc::kill(p as i32, 0) } != 0
-            && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        let free = rustix::process::Pid::from_raw(p as i32).is_some_and(|pid| {
+            rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH)
+        });
         if free || p == last {
             return false;
         }
@@ -831,20 +827,11 @@ fn hold(k: u64) -> Res<()> {
             heap.write_page(p, 2);
         }
         // Let the shell's $(...) finish: no stdio of ours stays open.
-        // SAFETY: plain fd syscalls on our own descriptors.
-        unsafe {
-            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-            for fd in 0..3 {
-                libc::dup2(null, fd);
-            }
-            libc::setsid();
-        }
+        detach_from_caller();
         let _ = c_tx.write_all(b"R");
         drop(c_tx);
-        loop {
-            // SAFETY: waits for a signal; SIGTERM/SIGKILL end us.
-            unsafe { libc::pause() };
-        }
+        // SIGTERM/SIGKILL end us.
+        pause_forever();
     }
     drop(c_tx);
     let mut b = [0u8; 1];

@@ -4,7 +4,6 @@
 use std::fs::File;
 use std::io::Write;
 use std::ops::Range;
-use std::os::fd::AsRawFd;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -18,8 +17,8 @@ use crate::record::{recv_record, send_record};
 use crate::report::{render_snapshot, to_json, CopySample, SnapshotReport};
 use crate::units::format_bytes;
 use crate::workload::{
-    exit_child, fork, page_size, pin_to_current_cpu, pipe, recv, send, wait_child, Forked, Heap,
-    Rng,
+    exit_child, fork, page_size, pin_to_current_cpu, pipe, poll_readable, recv, send, wait_child,
+    Forked, Heap, Rng,
 };
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -202,15 +201,8 @@ fn child_main(d: &DataSet, out: &mut File, rate: f64, mut rx: File, mut tx: File
 }
 
 /// True if `fd` has data (or EOF) within `ms` milliseconds.
-fn readable(fd: &File, ms: i32) -> bool {
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd for the duration of the call.
-    let n = unsafe { libc::poll(&mut p, 1, ms) };
-    n > 0
+fn readable(fd: &File, ms: u64) -> bool {
+    poll_readable(fd, Duration::from_millis(ms)).unwrap_or(false)
 }
 
 fn hex(x: u64) -> String {

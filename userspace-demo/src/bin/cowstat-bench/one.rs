@@ -13,8 +13,8 @@ use serde_json::json;
 use cow_demo::error::{Error, Result};
 use cow_demo::procfs::cowstat::{find_row, parse_proc_line, read_file_into, Cowstat};
 use cow_demo::workload::{
-    exit_child, fork, page_size, pin_to_current_cpu, pipe, prefault_stack, recv, send, wait_child,
-    Forked, Heap,
+    detach_from_caller, exit_child, fork, page_size, pause_forever, pin_to_current_cpu, pipe,
+    prefault_stack, recv, send, wait_child, Forked, Heap,
 };
 
 use super::mem::{check_fits, recv_u64, send_u64, SplitRegion};
@@ -43,14 +43,7 @@ pub fn hold(procs: usize) -> Result<()> {
         (Forked::Child, _) => {
             drop(ready_rx);
             // Nothing of ours may keep the caller's $(...) pipe open.
-            // SAFETY: plain fd syscalls on our own descriptors.
-            unsafe {
-                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-                for fd in 0..3 {
-                    libc::dup2(null, fd);
-                }
-                libc::setsid();
-            }
+            detach_from_caller();
             let Ok((mut quit_rx, quit_tx)) = pipe() else {
                 exit_child(1)
             };
@@ -70,10 +63,8 @@ pub fn hold(procs: usize) -> Result<()> {
                 }
             }
             drop(ready_tx);
-            loop {
-                // SAFETY: waits for the signal that ends the keeper.
-                unsafe { libc::pause() };
-            }
+            // The signal that ends the keeper.
+            pause_forever()
         }
     };
     drop(ready_tx);

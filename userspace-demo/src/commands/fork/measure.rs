@@ -11,7 +11,9 @@ use crate::procfs::pagemap;
 use crate::procfs::smaps;
 use crate::record::recv_record;
 use crate::report::{Expected, ProcReport};
-use crate::workload::{fork, pipe, prefault_stack, recv, send, wait_child, Forked, Heap};
+use crate::workload::{
+    fork, kill_child, pipe, prefault_stack, recv, send, wait_child, Forked, Heap,
+};
 
 use super::child::{
     child_main, ChildRecord, DONE, EXIT, FIRST_WRITE, MEASURE, READY, RECORD_WORDS, REWRITE, WRITE,
@@ -120,10 +122,7 @@ impl ChildGuard {
 impl Drop for ChildGuard {
     fn drop(&mut self) {
         if !self.reaped {
-            // SAFETY: kill/waitpid on our own child pid; no memory is involved.
-            unsafe {
-                libc::kill(self.pid as libc::pid_t, libc::SIGKILL);
-            }
+            kill_child(self.pid);
             let _ = wait_child(self.pid);
         }
     }
