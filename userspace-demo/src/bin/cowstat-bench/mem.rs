@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use cow_demo::error::{Error, Result};
 use cow_demo::record::{recv_record, send_record};
-use cow_demo::workload::page_size;
+use cow_demo::workload::{page_size, pin_to_current_cpu};
 
 /// A private anonymous region of `vmas` separate VMAs of equal page count,
 /// separated by one unmapped page each so the kernel cannot merge them.
@@ -145,6 +145,30 @@ impl PageTimes {
             p10_ns: full[full_chunks / 10],
         }
     }
+}
+
+/// The heap of `know` and `one`: `heap_bytes` in `vmas` separate VMAs,
+/// every page written, on this CPU; with K, the `write_pct` % of its pages
+/// the child writes, every `step`-th one.
+pub fn written_region(
+    heap_bytes: u64,
+    vmas: usize,
+    write_pct: f64,
+) -> Result<(SplitRegion, usize, usize)> {
+    check_fits(
+        (heap_bytes as f64 * (1.0 + write_pct / 100.0)) as u64,
+        "--heap",
+    )?;
+    pin_to_current_cpu()?;
+    let total = (heap_bytes / page_size()) as usize;
+    let chunk = (total / vmas.max(1)).max(1);
+    let region = SplitRegion::new(vmas, chunk)?;
+    for i in 0..region.pages() {
+        region.write(i, 1);
+    }
+    let k = ((region.pages() as f64 * write_pct / 100.0).round() as usize).clamp(1, region.pages());
+    let step = region.pages() / k;
+    Ok((region, k, step))
 }
 
 /// Sends one u64 over a pipe.

@@ -13,11 +13,11 @@ use serde_json::json;
 use cow_demo::error::{Error, Result};
 use cow_demo::procfs::cowstat::{find_row, parse_proc_line, read_file_into, Cowstat};
 use cow_demo::workload::{
-    detach_from_caller, exit_child, fork, page_size, pause_forever, pin_to_current_cpu, pipe,
-    prefault_stack, recv, send, wait_child, Forked, Heap,
+    detach_from_caller, exit_child, fork, page_size, pause_forever, pipe, prefault_stack, recv,
+    send, wait_child, Forked, Heap,
 };
 
-use super::mem::{check_fits, recv_u64, send_u64, SplitRegion};
+use super::mem::{recv_u64, send_u64, written_region, SplitRegion};
 use super::record::{params, Context};
 use super::run::sum_private_dirty;
 use super::tags::{Bench, Metric};
@@ -104,19 +104,7 @@ pub fn one(
 ) -> Result<()> {
     let cs = Cowstat::locate();
     cs.require()?;
-    check_fits(
-        (heap_bytes as f64 * (1.0 + write_pct / 100.0)) as u64,
-        "--heap",
-    )?;
-    pin_to_current_cpu()?;
-    let total = (heap_bytes / page_size()) as usize;
-    let chunk = (total / vmas.max(1)).max(1);
-    let region = SplitRegion::new(vmas, chunk)?;
-    for i in 0..region.pages() {
-        region.write(i, 1);
-    }
-    let k = ((region.pages() as f64 * write_pct / 100.0).round() as usize).clamp(1, region.pages());
-    let step = region.pages() / k;
+    let (region, k, step) = written_region(heap_bytes, vmas, write_pct)?;
     let (mut done_rx, mut done_tx) = pipe()?;
     prefault_stack();
     let pid = match fork()? {

@@ -52,6 +52,22 @@ pub struct Record {
     pub metric: Metric,
     /// Unit of every sample, e.g. `ns/page`, `ns`.
     pub unit: String,
+    /// Where, on what and how it ran.
+    #[serde(flatten)]
+    pub run: Context,
+    /// Benchmark parameters (sizes, counts, modes).
+    pub params: Map<String, Value>,
+    /// Number of samples.
+    pub repeats: usize,
+    /// The samples.
+    pub samples: Vec<f64>,
+    /// Their spread.
+    pub spread: Spread,
+}
+
+/// Facts shared by every record of one invocation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Context {
     /// `guest` (the test VM) or `host` (native).
     #[serde(rename = "where")]
     pub place: String,
@@ -64,31 +80,6 @@ pub struct Record {
     /// `--tag` (the guest driver's place in its plan, e.g. the round).
     pub tag: Tag,
     /// The exact command line.
-    pub command: String,
-    /// Benchmark parameters (sizes, counts, modes).
-    pub params: Map<String, Value>,
-    /// Number of samples.
-    pub repeats: usize,
-    /// The samples.
-    pub samples: Vec<f64>,
-    /// Their spread.
-    pub spread: Spread,
-}
-
-/// Facts shared by every record of one invocation.
-#[derive(Debug, Clone)]
-pub struct Context {
-    /// See [`Record::place`].
-    pub place: String,
-    /// See [`Record::kernel`].
-    pub kernel: String,
-    /// See [`Record::thp_mode`].
-    pub thp_mode: String,
-    /// See [`Record::module`].
-    pub module: String,
-    /// See [`Record::tag`].
-    pub tag: Tag,
-    /// See [`Record::command`].
     pub command: String,
 }
 
@@ -126,12 +117,7 @@ impl Context {
             bench,
             metric,
             unit: metric.unit().into(),
-            place: self.place.clone(),
-            kernel: self.kernel.clone(),
-            thp_mode: self.thp_mode.clone(),
-            module: self.module.clone(),
-            tag: self.tag,
-            command: self.command.clone(),
+            run: self.clone(),
             params: params.clone(),
             repeats: samples.len(),
             spread: Spread::of(&samples),

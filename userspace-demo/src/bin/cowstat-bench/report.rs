@@ -63,15 +63,15 @@ pub struct Ratio {
 pub fn overhead_ratio(recs: &[Record], metric: Metric) -> Option<Ratio> {
     let sel = |r: &&Record| {
         r.bench == Bench::Overhead
-            && r.place == "guest"
+            && r.run.place == "guest"
             && r.metric == metric
-            && matches!(r.tag, Tag::Round(_))
+            && matches!(r.run.tag, Tag::Round(_))
     };
     // Keyed by the tag's text: the rounds keep the order they always had.
     let mut by_round: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
     for r in recs.iter().filter(sel) {
-        let e = by_round.entry(r.tag.to_string()).or_default();
-        if r.module == "loaded" {
+        let e = by_round.entry(r.run.tag.to_string()).or_default();
+        if r.run.module == "loaded" {
             e.0.extend(&r.samples)
         } else {
             e.1.extend(&r.samples)
@@ -85,8 +85,12 @@ pub fn overhead_ratio(recs: &[Record], metric: Metric) -> Option<Ratio> {
     if rounds.is_empty() {
         return None;
     }
-    let all =
-        |m: &str| Spread::of(&samples(recs.iter().filter(sel).filter(|r| r.module == m))).median;
+    let all = |m: &str| {
+        Spread::of(&samples(
+            recs.iter().filter(sel).filter(|r| r.run.module == m),
+        ))
+        .median
+    };
     Some(Ratio {
         metric,
         loaded_median: all("loaded"),
@@ -124,10 +128,10 @@ pub fn mechanism_split(recs: &[Record], metric: Metric) -> Option<MechanismSplit
     let pick = |tag: Tag, module: &str| -> Vec<f64> {
         samples(recs.iter().filter(|r| {
             r.bench == Bench::Overhead
-                && r.place == "guest"
+                && r.run.place == "guest"
                 && r.metric == metric
-                && r.tag == tag
-                && r.module == module
+                && r.run.tag == tag
+                && r.run.module == module
         }))
     };
     let (mut mech, mut hand, mut raw) = (vec![], vec![], vec![]);
@@ -228,10 +232,10 @@ fn add_normalised(recs: &mut Vec<Record>) {
         let touch = recs.iter().find(|t| {
             t.bench == Bench::Overhead
                 && t.metric == Metric::FirstTouchP10
-                && t.tag == cow.tag
-                && t.module == cow.module
-                && t.place == cow.place
-                && t.command == cow.command
+                && t.run.tag == cow.run.tag
+                && t.run.module == cow.run.module
+                && t.run.place == cow.run.place
+                && t.run.command == cow.run.command
         });
         if let Some(t) = touch {
             let (c, f) = (
@@ -263,8 +267,8 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
     }
     fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
     let mut md = String::new();
-    let guest = recs.iter().find(|r| r.place == "guest");
-    let host = recs.iter().find(|r| r.place == "host");
+    let guest = recs.iter().find(|r| r.run.place == "guest");
+    let host = recs.iter().find(|r| r.run.place == "host");
     let _ = writeln!(md, "# cowstat benchmark report\n");
     if !header.is_empty() {
         let _ = writeln!(md, "{header}\n");
@@ -273,14 +277,14 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
         let _ = writeln!(
             md,
             "- guest kernel {} (QEMU TCG), THP mode `{}`",
-            g.kernel, g.thp_mode
+            g.run.kernel, g.run.thp_mode
         );
     }
     if let Some(h) = host {
         let _ = writeln!(
             md,
             "- host kernel {} (native, no module), THP mode `{}`",
-            h.kernel, h.thp_mode
+            h.run.kernel, h.run.thp_mode
         );
     }
     let _ = writeln!(
@@ -378,7 +382,7 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
         samples(recs.iter().filter(|r| {
             r.bench == Bench::Overhead
                 && r.metric == Metric::CowFault
-                && match r.tag {
+                && match r.run.tag {
                     Tag::TableFull(n) if full => i.is_none_or(|i| n == Some(i)),
                     Tag::TableEmpty(n) if !full => i.is_none_or(|i| n == i),
                     _ => false,
@@ -393,7 +397,7 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
         .map(|(f, e)| Spread::of(&f).median / Spread::of(&e).median)
         .collect();
     let full_rows = find(&recs, |r| {
-        r.bench == Bench::Fill && r.tag == "table_full" && r.metric == Metric::ForkWriteExit
+        r.bench == Bench::Fill && r.run.tag == "table_full" && r.metric == Metric::ForkWriteExit
     })
     .map(|r| param(r, "rows_after"));
     let unloaded_cow = ratios
@@ -474,10 +478,10 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
     let med = |place: &str, module: Option<&str>, m: &str| {
         Spread::of(&samples(recs.iter().filter(|r| {
             r.bench == Bench::Overhead
-                && r.place == place
+                && r.run.place == place
                 && r.metric == m
-                && !matches!(r.tag, Tag::TableFull(_) | Tag::TableEmpty(_))
-                && module.is_none_or(|x| r.module == x)
+                && !matches!(r.run.tag, Tag::TableFull(_) | Tag::TableEmpty(_))
+                && module.is_none_or(|x| r.run.module == x)
         })))
         .median
     };
@@ -534,7 +538,7 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
         let get = |place: &str, m: &str| {
             find(&recs, |r| {
                 r.bench == Bench::Fork
-                    && r.place == place
+                    && r.run.place == place
                     && r.metric == m
                     && param(r, "heap_bytes") == *heap
                     && param_str(r, "thp") == thp
@@ -595,8 +599,8 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
             .iter()
             .filter(|r| {
                 r.bench == Bench::Know
-                    && r.place == "guest"
-                    && r.tag == sweep
+                    && r.run.place == "guest"
+                    && r.run.tag == sweep
                     && r.metric == Metric::ReadSmaps
             })
             .collect();
@@ -605,8 +609,8 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
             let same = |place: &str, m: &str| {
                 find(&recs, |r| {
                     r.bench == Bench::Know
-                        && r.place == place
-                        && r.tag == sweep
+                        && r.run.place == place
+                        && r.run.tag == sweep
                         && r.metric == m
                         && param(r, "vmas") == param(s, "vmas")
                         && param(r, "heap_bytes") == param(s, "heap_bytes")
@@ -698,13 +702,15 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
     ] {
         let fills: Vec<&Record> = recs
             .iter()
-            .filter(|r| r.bench == Bench::Fill && r.metric == Metric::ReadProcsAll && r.tag == tag)
+            .filter(|r| {
+                r.bench == Bench::Fill && r.metric == Metric::ReadProcsAll && r.run.tag == tag
+            })
             .collect();
         let Some(r) = fills.first() else { continue };
         forked += param(r, "procs");
         let reads = Spread::of(&samples(fills.iter().copied()));
         let cow = Spread::of(&samples(recs.iter().filter(|x| {
-            x.bench == Bench::Overhead && x.metric == Metric::CowFault && same_table(&x.tag)
+            x.bench == Bench::Overhead && x.metric == Metric::CowFault && same_table(&x.run.tag)
         })));
         let sp = |s: &Spread| format!("{} ({}–{})", us(s.median), us(s.min), us(s.max));
         let _ = writeln!(
@@ -816,7 +822,9 @@ fn one_section(recs: &[Record], md: &mut String, dir: &Path) -> Result<Vec<Value
     for sweep in ["rows", "heap", "vmas"] {
         let mut pts: Vec<&Record> = recs
             .iter()
-            .filter(|r| r.bench == Bench::One && r.tag == sweep && r.metric == Metric::ReadSmaps)
+            .filter(|r| {
+                r.bench == Bench::One && r.run.tag == sweep && r.metric == Metric::ReadSmaps
+            })
             .collect();
         pts.sort_by_key(|r| match sweep {
             "rows" => param(r, "live_rows"),
@@ -827,9 +835,9 @@ fn one_section(recs: &[Record], md: &mut String, dir: &Path) -> Result<Vec<Value
             let same = |m: &str| {
                 find(recs, |r| {
                     r.bench == Bench::One
-                        && r.tag == sweep
+                        && r.run.tag == sweep
                         && r.metric == m
-                        && r.command == s.command
+                        && r.run.command == s.run.command
                         && param(r, "live_rows") == param(s, "live_rows")
                         && param(r, "heap_bytes") == param(s, "heap_bytes")
                         && param(r, "vmas") == param(s, "vmas")
@@ -917,7 +925,7 @@ fn scale_table(recs: &[Record]) -> Vec<(u64, Spread, Spread)> {
                 Spread::of(&samples(recs.iter().filter(|r| {
                     r.bench == Bench::Scale
                         && r.metric == Metric::WallPerFault
-                        && r.module == m
+                        && r.run.module == m
                         && param(r, "procs") == n
                 })))
             };

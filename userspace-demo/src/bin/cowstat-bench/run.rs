@@ -16,7 +16,7 @@ use cow_demo::workload::{
     send, wait_child, Forked, Heap,
 };
 
-use super::mem::{check_fits, first_touch_ns, recv_u64, send_u64, PageTimes, SplitRegion};
+use super::mem::{check_fits, first_touch_ns, recv_u64, send_u64, written_region, PageTimes};
 use super::record::{params, Context};
 use super::tags::{Bench, Metric};
 
@@ -173,19 +173,7 @@ pub fn know(
     write_pct: f64,
     repeats: usize,
 ) -> Result<()> {
-    check_fits(
-        (heap_bytes as f64 * (1.0 + write_pct / 100.0)) as u64,
-        "--heap",
-    )?;
-    pin_to_current_cpu()?;
-    let total = (heap_bytes / page_size()) as usize;
-    let chunk = (total / vmas.max(1)).max(1);
-    let region = SplitRegion::new(vmas, chunk)?;
-    for i in 0..region.pages() {
-        region.write(i, 1);
-    }
-    let k = ((region.pages() as f64 * write_pct / 100.0).round() as usize).clamp(1, region.pages());
-    let step = region.pages() / k;
+    let (region, k, step) = written_region(heap_bytes, vmas, write_pct)?;
     let cs = Cowstat::locate();
     let mut buf = vec![1u8; 1 << 20];
     let (mut ready_rx, mut ready_tx) = pipe()?;
