@@ -49,6 +49,8 @@ pub enum Counter {
     MmCopies,
     /// Unshare faults that found no free tracking slot.
     UnshareUntracked,
+    /// Writes to the huge zero page that got a new huge page (7.x).
+    ThpZero,
 }
 
 /// What a reader needs to know about a counter.
@@ -64,7 +66,7 @@ pub struct Info {
 
 impl Counter {
     /// Every counter in `/proc/cowstat/stats` order.
-    pub const ALL: [Counter; 19] = [
+    pub const ALL: [Counter; 20] = [
         Counter::WpFaults,
         Counter::CowCopies,
         Counter::CowZero,
@@ -84,6 +86,7 @@ impl Counter {
         Counter::ThpWpAttempts,
         Counter::MmCopies,
         Counter::UnshareUntracked,
+        Counter::ThpZero,
     ];
 
     /// How many counters this crate knows.
@@ -145,6 +148,11 @@ impl Counter {
                 "unshare_untracked",
                 "untracked",
                 "unshares with no free slot",
+            ),
+            Counter::ThpZero => (
+                "thp_zero",
+                "thp zero",
+                "huge zero page replaced by a huge page",
             ),
         };
         Info {

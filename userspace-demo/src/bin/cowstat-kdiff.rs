@@ -226,7 +226,7 @@ impl Deltas {
         for c in [CowCopies, WpReuses, WpFaults, CowZero, ThpWpFaults] {
             out(c.name(), self.row.get(c).unwrap_or(0));
         }
-        for c in [ThpWpAttempts, ThpSplits, ThpReuses] {
+        for c in [ThpWpAttempts, ThpSplits, ThpReuses, ThpZero] {
             out(&format!("stats_{c}"), self.stat(c));
         }
         for v in ["pgreuse", "thp_fault_alloc", "thp_split_pmd"] {

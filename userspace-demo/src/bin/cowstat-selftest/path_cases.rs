@@ -30,7 +30,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -130,6 +130,18 @@ pub fn tests() -> Vec<MaybeCase> {
         add(
             format!("path_two_threads_same_pages_k{k}_{}", pat(p)),
             Box::new(move || two_threads(k, p)),
+        );
+    }
+    for (k, p) in [(23, Seq), (101, Random)] {
+        add(
+            format!("path_anon_prepare_retry_k{k}_{}", pat(p)),
+            Box::new(move || anon_prepare_retry(k, p)),
+        );
+    }
+    for (k, poisoned, p) in [(23, 3, Seq), (101, 5, Random)] {
+        add(
+            format!("path_hwpoison_fork_shared_k{k}_p{poisoned}_{}", pat(p)),
+            Box::new(move || hwpoison(k, poisoned, p)),
         );
     }
     for k in [23, 251] {
@@ -1557,13 +1569,33 @@ fn thp_huge_zero(n: u64, pattern: Pattern) -> Result<Verdict> {
     if kernel_major() >= 7 {
         // 7.x replaces the huge zero page with a new zeroed huge page
         // (do_huge_zero_wp_pmd, inlined into do_huge_pmd_wp_page): no split,
-        // no 4 KiB fault. cowstat has no outcome hook for that path yet: it
-        // shows the attempt only (docs/kernel-differences.md, row 6).
+        // no 4 KiB fault. cowstat counts it as `thp_zero`, at
+        // map_anon_folio_pmd_pf (docs/kernel-differences.md, row 6).
         println!(
             "# kernel {}: huge zero page replaced by a new huge page",
             kernel_release()
         );
-        r.global(&w.stats(), &[(Counter::ThpWpAttempts, n)], &[]);
+        r.global(
+            &w.stats(),
+            &[
+                (Counter::ThpWpAttempts, n),
+                (Counter::ThpWpFaults, n),
+                (Counter::ThpZero, n),
+                (Counter::ThpSplits, 0),
+                (Counter::CowZero, 0),
+                (Counter::WpFaults, 0),
+            ],
+            &[],
+        );
+        r.row(
+            "this process",
+            &w.row(my_pid())?,
+            &[
+                (Counter::ThpWpFaults, n),
+                (Counter::WpFaults, 0),
+                (Counter::CowZero, 0),
+            ],
+        );
         r.eq("vmstat thp_split_pmd delta", 0, w.vm("thp_split_pmd"));
         r.eq(
             "smaps AnonHugePages after the writes, kB (new huge pages)",
@@ -2385,6 +2417,342 @@ fn two_threads(k: u64, pattern: Pattern) -> Result<Verdict> {
         pfn_changed(&parent_map, &child_map),
     );
     r.done()
+}
+
+// ---- 9b: vmf_anon_prepare returns RETRY --------------------------------------
+
+/// K private file mappings of one page each, read (so each maps the page
+/// cache's frame and has no `anon_vma` yet), then written once each while a
+/// second thread keeps `mmap_lock` write-locked most of the time (mprotect
+/// of a populated 16 MiB region, back and forth; the writes are 0.5 ms
+/// apart). The first write fault of
+/// a VMA runs under its per-VMA lock; `wp_page_copy` needs an `anon_vma`,
+/// and `__vmf_anon_prepare` may only take `mmap_lock` with a trylock: when
+/// that fails it returns `VM_FAULT_RETRY` and the fault is repeated under
+/// `mmap_lock` (6.12 and 7.x alike). Each retry is one more `wp_attempts`
+/// and nothing else; `cow_file` and `wp_faults` stay K. R = `wp_attempts -
+/// wp_faults` (0 ≤ R ≤ K, one VMA retries at most once) has no other
+/// witness; the case asserts R ≥ 1 so that the path is known to be taken.
+fn anon_prepare_retry(k: u64, pattern: Pattern) -> Result<Verdict> {
+    let cs = Cowstat::locate();
+    cs.require()?;
+    if online_cpus() < 2 {
+        return skip("needs 2 CPUs");
+    }
+    let ps = page_size();
+    // SAFETY: memfd_create reads the NUL-terminated name.
+    let fd = unsafe { libc::memfd_create(c"cowstat-anon-prepare".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(Error::last_os("memfd_create"));
+    }
+    // SAFETY: a new descriptor that nothing else owns.
+    let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let content = vec![0x3cu8; ps as usize];
+    for i in 0..k {
+        file.write_all_at(&content, i * ps)
+            .map_err(|e| Error::io("write", "the memfd", e))?;
+    }
+    // One VMA per page: private file pages at the even pages of a PROT_NONE
+    // reservation, so no two of them merge.
+    let area = Mapping::new(
+        2 * k * ps,
+        libc::PROT_NONE,
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+        -1,
+        "the reservation",
+    )?;
+    for i in 0..k {
+        let at = area.addr() + 2 * i * ps;
+        // SAFETY: replaces one page of our own reservation (MAP_FIXED inside
+        // `area`, which unmaps it whole on drop).
+        let p = unsafe {
+            libc::mmap(
+                at as *mut libc::c_void,
+                ps as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_FIXED,
+                fd,
+                (i * ps) as libc::off_t,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(Error::last_os("mmap of a private file page"));
+        }
+    }
+    area.read_units(k, 2 * ps);
+    let vmas = maps_lines_naming("cowstat-anon-prepare")?;
+    let busy = Mapping::anon(16 << 20, 0, "the mprotect region")?;
+    busy.write_units(&(0..(16 << 20) / ps).collect::<Vec<_>>(), ps, 1);
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(Barrier::new(2));
+    let locker = {
+        let (stop, started) = (stop.clone(), started.clone());
+        let (addr, len) = (busy.addr, busy.len);
+        std::thread::spawn(move || {
+            let pinned = pin_thread(1);
+            started.wait();
+            let mut rounds = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                for prot in [libc::PROT_READ, libc::PROT_READ | libc::PROT_WRITE] {
+                    // SAFETY: changes the protection of our own mapping,
+                    // which no thread touches while this runs.
+                    unsafe { libc::mprotect(addr as *mut libc::c_void, len, prot) };
+                }
+                rounds += 1;
+            }
+            (pinned, rounds)
+        })
+    };
+    pin_to_current_cpu()?;
+    let order: Vec<u64> = page_order(pattern, k, k, SEED)
+        .into_iter()
+        .map(|i| 2 * i)
+        .collect();
+    let [mut p0, mut p1] = [0, 1].map(|_| Probe::new(&cs, &[]));
+    p0.prefault();
+    p1.prefault();
+    workload::prefault_stack();
+    started.wait();
+    std::thread::sleep(Duration::from_millis(20));
+    p0.take(&[])?;
+    for &page in &order {
+        // Spaced out, so each first write meets the lock at a random point
+        // of the other thread's cycle (held nearly all of the time), not
+        // all of them in one gap between two mprotect calls.
+        area.write_units(&[page], ps, 0xc3);
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    p1.take(&[])?;
+    stop.store(true, Ordering::Relaxed);
+    let (pinned, rounds) = locker
+        .join()
+        .map_err(|_| Error::Child("the mprotect thread panicked".into()))?;
+    let w = Window::new(&p0, &p1)?;
+    let after = pagemap_of(None, area.addr(), 2 * k)?;
+    let d = w.stats();
+    let attempts = d.get(Counter::WpAttempts).unwrap_or(0);
+    let faults = d.get(Counter::WpFaults).unwrap_or(0);
+    println!(
+        "# retries (wp_attempts - wp_faults): {}, mprotect rounds: {rounds}",
+        attempts.saturating_sub(faults)
+    );
+    let mut r = Report::default();
+    r.eq(
+        "the locking thread pinned to CPU 1 (1 = yes)",
+        1,
+        pinned as u64,
+    );
+    r.eq("private file VMAs, one per page (/proc/self/maps)", k, vmas);
+    r.global(
+        &d,
+        &[
+            (Counter::CowFile, k),
+            (Counter::WpFaults, k),
+            (Counter::WpReuses, 0),
+        ],
+        &[Counter::WpAttempts],
+    );
+    r.within(
+        "global wp_attempts delta (K + retries)",
+        k + 1,
+        2 * k,
+        attempts,
+    );
+    r.row(
+        "this process",
+        &w.row(my_pid())?,
+        &[
+            (Counter::WpFaults, k),
+            (Counter::CowCopies, 0),
+            (Counter::WpReuses, 0),
+        ],
+    );
+    let written: Vec<u64> = after.iter().step_by(2).copied().collect();
+    r.eq(
+        "written pages exclusive and anonymous (pagemap bits 56, 61)",
+        k,
+        count(&written, |e| exclusive(e) && e & PM_FILE == 0),
+    );
+    drop(file);
+    r.done()
+}
+
+/// Lines of /proc/self/maps whose path contains `name`.
+fn maps_lines_naming(name: &str) -> Result<u64> {
+    let maps = fs::read_to_string("/proc/self/maps")
+        .map_err(|e| Error::io("read", "/proc/self/maps", e))?;
+    Ok(maps.lines().filter(|l| l.contains(name)).count() as u64)
+}
+
+// ---- 9c: a poisoned page shared since fork ------------------------------------
+
+/// SIGBUS deliveries handled by [`remap_on_sigbus`] in this process.
+static SIGBUS_SEEN: AtomicU32 = AtomicU32::new(0);
+/// The page size, for the handler (set before it is installed).
+static HANDLER_PAGE: AtomicU64 = AtomicU64::new(4096);
+
+/// SIGBUS handler: maps a fresh anonymous page over the poisoned one and
+/// returns, so the faulting write is repeated on that page (a first-touch
+/// fault, not copy-on-write). Only async-signal-safe calls.
+extern "C" fn remap_on_sigbus(_sig: i32, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    let ps = HANDLER_PAGE.load(Ordering::Relaxed) as usize;
+    // SAFETY: an SA_SIGINFO handler gets a valid siginfo from the kernel.
+    let addr = unsafe { (*info).si_addr() } as usize & !(ps - 1);
+    // SAFETY: replaces one page of the heap the case owns (MAP_FIXED inside
+    // it); mmap is async-signal-safe.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut libc::c_void,
+            ps,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(97) };
+    }
+    SIGBUS_SEEN.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Sets the SIGBUS disposition: [`remap_on_sigbus`], or the default.
+fn sigbus_remaps(on: bool) -> Result<()> {
+    // SAFETY: sigaction is plain data; the handler is an extern "C" fn
+    // with the SA_SIGINFO signature.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = if on {
+            remap_on_sigbus as *const () as usize
+        } else {
+            libc::SIG_DFL
+        };
+        sa.sa_flags = libc::SA_SIGINFO;
+        libc::sigemptyset(&mut sa.sa_mask);
+        if libc::sigaction(libc::SIGBUS, &sa, std::ptr::null_mut()) != 0 {
+            return Err(Error::last_os("sigaction(SIGBUS)"));
+        }
+    }
+    Ok(())
+}
+
+/// K + P pages shared since fork, P of them then poisoned
+/// (`madvise(MADV_HWPOISON)`, as a memory error would): `memory_failure`
+/// unmaps a poisoned page from every process and leaves a hwpoison entry,
+/// so the child's write to it raises SIGBUS from `do_swap_page` and never
+/// reaches `do_wp_page`. cowstat counts nothing for it (no attempt); the K
+/// healthy pages are K copies. (The other HWPOISON path, a machine check
+/// while `wp_page_copy` copies the source page, needs real hardware: an
+/// injected poison unmaps the page before any copy can read it. There the
+/// fault ends without installing a page: `wp_attempts` +1, nothing else.)
+/// Witnesses: meminfo `HardwareCorrupted` +P × 4 kB, P SIGBUS in the
+/// child, pagemap. The P pages stay poisoned until the VM reboots.
+fn hwpoison(k: u64, poisoned: u64, pattern: Pattern) -> Result<Verdict> {
+    let cs = Cowstat::locate();
+    cs.require()?;
+    if kv(&meminfo()?, "HardwareCorrupted").is_none() {
+        return skip(
+            "kernel without CONFIG_MEMORY_FAILURE (no HardwareCorrupted in /proc/meminfo)",
+        );
+    }
+    pin_to_current_cpu()?;
+    let ps = page_size();
+    HANDLER_PAGE.store(ps, Ordering::Relaxed);
+    let n = k + poisoned;
+    let mut heap = Heap::new(n * ps, false)?;
+    heap.touch_all(true);
+    let bad: Vec<u64> = page_order(Pattern::Random, poisoned, n, SEED + 1);
+    let order = page_order(pattern, n, n, SEED);
+    let parent_map = pagemap_of(None, heap.addr(), n)?;
+    let (addr, ps_) = (heap.addr() as usize, ps as usize);
+    sigbus_remaps(true)?;
+    let result = (|| {
+        let [mut p0, mut p1] = [0, 1].map(|_| Probe::new(&cs, &[]));
+        let mut child = Child::spawn(
+            || {
+                // Counts the child's own signals, and is written before the
+                // window: the parent's handler writes this page after the
+                // fork, so the child's first write to it would be a reuse.
+                SIGBUS_SEEN.store(0, Ordering::SeqCst);
+                Ok(())
+            },
+            |_, _| {
+                for &p in &order {
+                    // SAFETY: page p < K + P of the heap, mapped in the child.
+                    unsafe { std::ptr::write_volatile((addr + p as usize * ps_) as *mut u8, 0x77) };
+                }
+                SIGBUS_SEEN.load(Ordering::SeqCst) as u8
+            },
+        )?;
+        child.ready()?;
+        let corrupted = || Ok::<_, Error>(kv(&meminfo()?, "HardwareCorrupted").unwrap_or(0));
+        let hc0 = corrupted()?;
+        for &b in &bad {
+            // The parent maps the page too: it gets a SIGBUS now, and its
+            // handler maps a fresh page there.
+            madvise(
+                heap.addr() + b * ps,
+                ps,
+                libc::MADV_HWPOISON,
+                "MADV_HWPOISON",
+            )?;
+        }
+        let hc1 = corrupted()?;
+        p0.prefault();
+        p1.prefault();
+        workload::prefault_stack();
+        p0.take(&[])?;
+        child.go(b'w')?;
+        let child_sigbus = child.done()?;
+        p1.take(&[])?;
+        let w = Window::new(&p0, &p1)?;
+        let child_map = pagemap_of(Some(child.pid), heap.addr(), n)?;
+        let cpid = child.pid;
+        let row = w.row(cpid)?;
+        let status = child.finish()?;
+        let mut r = Report::default();
+        r.eq("child exit status", 0, status as u64);
+        r.eq(
+            "meminfo HardwareCorrupted delta, kB (P pages)",
+            poisoned * ps / 1024,
+            hc1.saturating_sub(hc0),
+        );
+        r.eq(
+            "SIGBUS in the child (its writes to the P pages)",
+            poisoned,
+            child_sigbus as u64,
+        );
+        r.global(
+            &w.stats(),
+            &[
+                (Counter::CowCopies, k),
+                (Counter::WpFaults, k),
+                (Counter::WpReuses, 0),
+                (Counter::CowZero, 0),
+            ],
+            &[],
+        );
+        r.row(
+            "child",
+            &row,
+            &[
+                (Counter::CowCopies, k),
+                (Counter::WpFaults, k),
+                (Counter::WpReuses, 0),
+                (Counter::CowZero, 0),
+            ],
+        );
+        r.eq(
+            "child's pages on new frames (pagemap: K copies + P fresh pages)",
+            n,
+            pfn_changed(&parent_map, &child_map),
+        );
+        r.done()
+    })();
+    sigbus_remaps(false)?;
+    drop(heap);
+    result
 }
 
 // ---- 10: pages pinned at fork ---------------------------------------------------------
