@@ -2489,7 +2489,7 @@ fn anon_prepare_retry(k: u64, pattern: Pattern) -> Result<Verdict> {
         let (stop, started) = (stop.clone(), started.clone());
         let (addr, len) = (busy.addr, busy.len);
         std::thread::spawn(move || {
-            let pinned = pin_thread(1);
+            let pinned = workload::pin_to_cpu(1).is_ok();
             started.wait();
             let mut rounds = 0u64;
             while !stop.load(Ordering::Relaxed) {
