@@ -7,6 +7,7 @@ pub mod counter;
 pub mod error;
 pub mod ktap;
 pub mod procfs;
+pub mod record;
 pub mod report;
 pub mod units;
 pub mod workload;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::ptr;
 use std::time::{Duration, Instant};
 
@@ -13,13 +13,7 @@ use crate::units::{format_bytes, Pattern};
 
 /// The base page size (sysconf(_SC_PAGESIZE)).
 pub fn page_size() -> u64 {
-    // SAFETY: sysconf only reads a configuration value.
-    let v = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if v > 0 {
-        v as u64
-    } else {
-        4096
-    }
+    rustix::param::page_size() as u64
 }
 
 /// The PMD (transparent huge page) size, from sysfs; 2 MiB if THP is not compiled in.
@@ -47,23 +41,20 @@ pub fn thp_mode() -> Option<String> {
 /// (refcount too high) and a write that should reuse the page copies it instead.
 /// With every step on one CPU, the handler's local drain covers all batches.
 pub fn pin_to_current_cpu() -> Result<u32> {
-    // SAFETY: sched_getcpu has no preconditions.
-    let cpu = unsafe { libc::sched_getcpu() };
-    if cpu < 0 {
-        return Err(Error::last_os("sched_getcpu"));
-    }
-    // SAFETY: cpu_set_t is plain data; zeroed is the empty set, CPU_SET writes within it
-    // (cpu < CPU_SETSIZE as returned by the kernel), and sched_setaffinity reads
-    // exactly size_of::<cpu_set_t>() bytes from the pointer.
-    let rc = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu as usize, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
-    if rc != 0 {
-        return Err(Error::last_os(format!("sched_setaffinity to CPU {cpu}")));
-    }
+    let cpu = rustix::thread::sched_getcpu();
+    pin_to_cpu(cpu).map_err(|e| Error::Syscall {
+        call: format!("sched_setaffinity to CPU {cpu}"),
+        source: e,
+    })?;
     Ok(cpu as u32)
+}
+
+/// Pins the calling thread to `cpu` (no allocation: callable in a child
+/// inside a measurement).
+pub fn pin_to_cpu(cpu: usize) -> std::io::Result<()> {
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu);
+    Ok(rustix::thread::sched_setaffinity(None, &set)?)
 }
 
 /// Rate-limited progress lines on stderr for steps that take more than about a second.
@@ -205,18 +196,10 @@ impl Heap {
         heap.advice_ok = rc == 0;
         // Name the VMA in smaps ("[anon:cow-demo heap]") where the kernel supports it;
         // failure is harmless.
-        const PR_SET_VMA: libc::c_int = 0x53564d41;
-        const PR_SET_VMA_ANON_NAME: libc::c_ulong = 0;
-        // SAFETY: prctl reads the NUL-terminated name; the range is our mapping.
-        unsafe {
-            libc::prctl(
-                PR_SET_VMA,
-                PR_SET_VMA_ANON_NAME,
-                heap.start as libc::c_ulong,
-                heap.size as libc::c_ulong,
-                c"cow-demo heap".as_ptr() as libc::c_ulong,
-            );
-        }
+        let _ = rustix::process::set_virtual_memory_region_name(
+            heap.as_slice(),
+            Some(c"cow-demo heap"),
+        );
         Ok(heap)
     }
 
@@ -406,14 +389,55 @@ pub fn prefault_stack() {
 
 /// A unidirectional pipe: (read end, write end), close-on-exec.
 pub fn pipe() -> Result<(File, File)> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: pipe2 writes two fds into the array we pass.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(Error::last_os("pipe2"));
-    }
-    // SAFETY: both fds were just created by pipe2 and are owned by nobody else.
-    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (r, w) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::Syscall {
+            call: "pipe2".into(),
+            source: e.into(),
+        })?;
     Ok((File::from(r), File::from(w)))
+}
+
+/// True if `fd` has data (or EOF) within `timeout`; an error if poll
+/// failed. One poll, no allocation.
+pub fn poll_readable(fd: &impl AsFd, timeout: Duration) -> std::io::Result<bool> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let t = Timespec::try_from(timeout).unwrap_or(Timespec {
+        tv_sec: i64::MAX,
+        tv_nsec: 0,
+    });
+    let mut fds = [PollFd::new(fd, PollFlags::IN)];
+    Ok(poll(&mut fds, Some(&t))? > 0)
+}
+
+/// For a child that outlives the command that started it: stdin, stdout
+/// and stderr go to /dev/null (so a shell's `$(...)` can finish) and it
+/// leaves the caller's session.
+pub fn detach_from_caller() {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        let _ = rustix::stdio::dup2_stdin(&null);
+        let _ = rustix::stdio::dup2_stdout(&null);
+        let _ = rustix::stdio::dup2_stderr(&null);
+    }
+    let _ = rustix::process::setsid();
+}
+
+/// Sleeps until a signal ends the process.
+pub fn pause_forever() -> ! {
+    loop {
+        rustix::event::pause();
+    }
+}
+
+/// Kills our child `pid` with SIGKILL (one that is already gone is fine).
+pub fn kill_child(pid: u32) {
+    use rustix::process::{kill_process, Pid, Signal};
+    if let Some(p) = Pid::from_raw(pid as i32) {
+        let _ = kill_process(p, Signal::KILL);
+    }
 }
 
 /// Sends a fixed-size message (no allocation).
@@ -476,28 +500,27 @@ pub fn exit_child(code: i32) -> ! {
 
 /// Waits for `pid`; returns its exit status (128+signal if killed).
 pub fn wait_child(pid: u32) -> Result<i32> {
-    let mut status: libc::c_int = 0;
-    loop {
-        // SAFETY: status is a valid out pointer; pid is our own child.
-        let r = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
-        if r == pid as libc::pid_t {
-            break;
+    use rustix::process::{waitpid, Pid, WaitOptions};
+    let err = |source: std::io::Error| Error::Syscall {
+        call: format!("waitpid({pid})"),
+        source,
+    };
+    let p = Pid::from_raw(pid as i32).ok_or_else(|| err(std::io::Error::other("pid 0")))?;
+    let status = loop {
+        match waitpid(Some(p), WaitOptions::empty()) {
+            Ok(Some((_, st))) => break st,
+            Ok(None) => return Err(err(std::io::Error::other("no status"))),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(err(e.into())),
         }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(Error::Syscall {
-                call: format!("waitpid({pid})"),
-                source: e,
-            });
-        }
-    }
-    if libc::WIFEXITED(status) {
-        Ok(libc::WEXITSTATUS(status))
-    } else if libc::WIFSIGNALED(status) {
-        Ok(128 + libc::WTERMSIG(status))
+    };
+    Ok(if let Some(code) = status.exit_status() {
+        code
+    } else if let Some(sig) = status.terminating_signal() {
+        128 + sig
     } else {
-        Ok(255)
-    }
+        255
+    })
 }
 
 /// Average nanoseconds of a userspace 4 KiB memcpy, copying up to 16384 distinct

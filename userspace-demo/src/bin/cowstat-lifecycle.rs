@@ -23,7 +23,10 @@ use clap::{Parser, Subcommand};
 use cow_demo::counter::Counter;
 use cow_demo::procfs::cowstat::{parse_proc_line, read_all_into, stats_value, Counts};
 use cow_demo::procfs::{pagemap, smaps};
-use cow_demo::workload::{page_size, pipe, prefault_stack, recv, send, Heap};
+use cow_demo::record::{recv_record, send_record};
+use cow_demo::workload::{
+    detach_from_caller, page_size, pause_forever, pipe, prefault_stack, recv, send, Heap,
+};
 
 const EXAMPLES: &str = "\
 EXAMPLES:
@@ -318,20 +321,14 @@ fn raw_fork() -> Res<u32> {
 }
 
 fn reap(pid: u32) -> Res<i32> {
-    let mut st = 0;
+    use rustix::process::{waitpid, Pid, WaitOptions};
+    let p = Pid::from_raw(pid as i32).ok_or("waitpid(0)")?;
     loop {
-        // SAFETY: waitpid on our own child with a valid status pointer.
-        let r = unsafe { libc::waitpid(pid as i32, &mut st, 0) };
-        if r == pid as i32 {
-            return Ok(if libc::WIFEXITED(st) {
-                libc::WEXITSTATUS(st)
-            } else {
-                128
-            });
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(format!("waitpid({pid}): {e}"));
+        match waitpid(Some(p), WaitOptions::empty()) {
+            Ok(Some((_, st))) => return Ok(st.exit_status().unwrap_or(128)),
+            Ok(None) => return Err(format!("waitpid({pid}): no status")),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(format!("waitpid({pid}): {}", io::Error::from(e))),
         }
     }
 }
@@ -339,40 +336,6 @@ fn reap(pid: u32) -> Res<i32> {
 fn exit_now(code: i32) -> ! {
     // SAFETY: _exit touches no user memory.
     unsafe { libc::_exit(code) }
-}
-
-/// Counts as 40 bytes for a pipe (no allocation).
-fn encode(r: &Row) -> [u8; 40] {
-    let c = &r.counts;
-    let mut b = [0u8; 40];
-    for (i, v) in [
-        c.wp_faults,
-        c.cow_copies,
-        c.cow_zero,
-        c.wp_reuses,
-        c.thp_wp_faults,
-    ]
-    .iter()
-    .enumerate()
-    {
-        b[i * 8..i * 8 + 8].copy_from_slice(&v.to_ne_bytes());
-    }
-    b
-}
-
-fn decode(b: &[u8; 40], state: char) -> Row {
-    let v = |i: usize| u64::from_ne_bytes(b[i * 8..i * 8 + 8].try_into().unwrap());
-    Row {
-        state,
-        pid: None,
-        counts: Counts {
-            wp_faults: v(0),
-            cow_copies: v(1),
-            cow_zero: v(2),
-            wp_reuses: v(3),
-            thp_wp_faults: v(4),
-        },
-    }
 }
 
 /// A heap of `pages` pages, written before any fork so its pages are shared
@@ -408,7 +371,7 @@ fn writer_child(
     dirty(buf);
     let code = (|| -> io::Result<()> {
         let r0 = self_row_now(buf)?;
-        tx.write_all(&encode(&r0))?;
+        send_record(tx, &r0.counts).map_err(io::Error::other)?;
         if autowrite {
             for p in 0..k {
                 heap.write_page(p, 2);
@@ -447,11 +410,15 @@ impl Writer {
             writer_child(heap, k, buf, &mut c_rx, &mut c_tx, autowrite);
         }
         drop((c_rx, c_tx));
-        let mut b = [0u8; 40];
-        recv(&mut p_rx, &mut b).map_err(|e| format!("writer {pid}: {e}"))?;
+        let counts =
+            recv_record::<5, Counts>(&mut p_rx).map_err(|e| format!("writer {pid}: {e}"))?;
         Ok(Writer {
             pid,
-            r0: decode(&b, 'L'),
+            r0: Row {
+                state: 'L',
+                pid: None,
+                counts,
+            },
             tx: p_tx,
             rx: p_rx,
         })
@@ -548,11 +515,11 @@ fn spawn_churn(n: u64) -> Res<()> {
                 exit_now(0)
             }
             // With SIGCHLD ignored, waitpid returns ECHILD once it is gone.
-            let mut st = 0;
-            // SAFETY: waits for our own child; status is a valid pointer.
-            while unsafe { libc::waitpid(partner as i32, &mut st, 0) } < 0
-                && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
-            {}
+            let partner = rustix::process::Pid::from_raw(partner as i32);
+            while matches!(
+                rustix::process::waitpid(partner, rustix::process::WaitOptions::empty()),
+                Err(rustix::io::Errno::INTR)
+            ) {}
         }
         let page = (heap.addr() + p * heap.page_size()) as *mut libc::c_void;
         // SAFETY: the child runs churn_child on its own stack and exits;
@@ -666,9 +633,9 @@ fn next_pid_is(last: u32, target: u32, pid_max: u32) -> bool {
         if p == target {
             return true;
         }
-        // SAFETY: kill with signal 0 only checks existence.
-        let free = unsafe { libc::kill(p as i32, 0) } != 0
-            && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        let free = rustix::process::Pid::from_raw(p as i32).is_some_and(|pid| {
+            rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH)
+        });
         if free || p == last {
             return false;
         }
@@ -860,20 +827,11 @@ fn hold(k: u64) -> Res<()> {
             heap.write_page(p, 2);
         }
         // Let the shell's $(...) finish: no stdio of ours stays open.
-        // SAFETY: plain fd syscalls on our own descriptors.
-        unsafe {
-            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-            for fd in 0..3 {
-                libc::dup2(null, fd);
-            }
-            libc::setsid();
-        }
+        detach_from_caller();
         let _ = c_tx.write_all(b"R");
         drop(c_tx);
-        loop {
-            // SAFETY: waits for a signal; SIGTERM/SIGKILL end us.
-            unsafe { libc::pause() };
-        }
+        // SIGTERM/SIGKILL end us.
+        pause_forever();
     }
     drop(c_tx);
     let mut b = [0u8; 1];
@@ -940,10 +898,7 @@ fn storm(secs: u64, writers: u64, pages: u64, zero_page: bool, resets: bool) -> 
                 _ => failed += 1,
             }
         }
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&ok.to_ne_bytes());
-        b[8..].copy_from_slice(&failed.to_ne_bytes());
-        let _ = r_tx.write_all(&b);
+        let _ = send_record(&mut r_tx, &[ok, failed]);
         exit_now(0)
     }
     drop(r_tx);
@@ -982,11 +937,8 @@ fn storm(secs: u64, writers: u64, pages: u64, zero_page: bool, resets: bool) -> 
             }
         }
     }
-    let mut b = [0u8; 16];
-    recv(&mut r_rx, &mut b).map_err(|e| e.to_string())?;
     let do_resets = resets;
-    let resets = u64::from_ne_bytes(b[..8].try_into().unwrap());
-    let refused = u64::from_ne_bytes(b[8..].try_into().unwrap());
+    let [resets, refused] = recv_record::<2, [u64; 2]>(&mut r_rx).map_err(|e| e.to_string())?;
     reap(resetter)?;
     for k in kids {
         reap(k)?;

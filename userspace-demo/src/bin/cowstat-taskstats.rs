@@ -14,6 +14,7 @@
 //! version 13, Linux 6.0).
 
 use std::io;
+use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
 use clap::{ArgGroup, Parser};
@@ -204,42 +205,29 @@ fn put_attr(msg: &mut Vec<u8>, ty: u16, data: &[u8]) {
 
 /// A generic netlink socket (closed on drop).
 struct Genl {
-    fd: i32,
+    fd: OwnedFd,
     seq: u32,
 }
 
 impl Genl {
     fn open() -> Result<Self, Error> {
-        // SAFETY: plain socket(2) call; the fd is owned by the returned value.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_GENERIC,
-            )
-        };
-        if fd < 0 {
-            let e = io::Error::last_os_error();
-            return Err(Error::Msg(format!(
-                "cannot open a generic netlink socket ({e}): kernel without CONFIG_NET?"
-            )));
-        }
-        let g = Genl { fd, seq: 0 };
-        // SAFETY: a zeroed sockaddr_nl is valid (nl_pid 0: the kernel picks
-        // the port id); the pointer and length describe that local value.
-        let r = unsafe {
-            let mut sa: libc::sockaddr_nl = std::mem::zeroed();
-            sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-            libc::bind(
-                fd,
-                &sa as *const libc::sockaddr_nl as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if r < 0 {
-            return Err(io_err("bind netlink socket")(io::Error::last_os_error()));
-        }
-        Ok(g)
+        use rustix::net::{bind, netlink, socket_with, AddressFamily, SocketFlags, SocketType};
+        let fd = socket_with(
+            AddressFamily::NETLINK,
+            SocketType::RAW,
+            SocketFlags::CLOEXEC,
+            Some(netlink::GENERIC),
+        )
+        .map_err(|e| {
+            Error::Msg(format!(
+                "cannot open a generic netlink socket ({}): kernel without CONFIG_NET?",
+                io::Error::from(e)
+            ))
+        })?;
+        // Port id 0: the kernel picks one.
+        bind(&fd, &netlink::SocketAddrNetlink::new(0, 0))
+            .map_err(|e| io_err("bind netlink socket")(e.into()))?;
+        Ok(Genl { fd, seq: 0 })
     }
 
     /// Sends one request (genl header + attributes); returns its sequence.
@@ -253,52 +241,41 @@ impl Genl {
         m.extend_from_slice(&0u32.to_ne_bytes());
         m.extend_from_slice(&[cmd, 1, 0, 0]);
         m.extend_from_slice(attrs);
-        // SAFETY: m is a live buffer of m.len() bytes.
-        let n = unsafe { libc::send(self.fd, m.as_ptr().cast(), m.len(), 0) };
-        if n < 0 {
-            return Err(io_err("send to netlink")(io::Error::last_os_error()));
-        }
+        rustix::net::send(&self.fd, &m, rustix::net::SendFlags::empty())
+            .map_err(|e| io_err("send to netlink")(e.into()))?;
         Ok(self.seq)
     }
 
     /// Receives one datagram, waiting at most `wait` (None: forever).
     /// Returns Ok(None) on timeout.
     fn recv(&self, wait: Option<Duration>) -> Result<Option<Vec<u8>>, Error> {
-        let ms = wait.map_or(-1, |d| d.as_millis().min(i32::MAX as u128) as i32);
-        let mut p = libc::pollfd {
-            fd: self.fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: p is one valid pollfd.
-        let r = unsafe { libc::poll(&mut p, 1, ms) };
-        if r < 0 {
-            return Err(io_err("poll netlink socket")(io::Error::last_os_error()));
-        }
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        let timeout = wait.map(|d| {
+            Timespec::try_from(d).unwrap_or(Timespec {
+                tv_sec: i64::MAX,
+                tv_nsec: 0,
+            })
+        });
+        let r = poll(
+            &mut [PollFd::new(&self.fd, PollFlags::IN)],
+            timeout.as_ref(),
+        )
+        .map_err(|e| io_err("poll netlink socket")(e.into()))?;
         if r == 0 {
             return Ok(None);
         }
         let mut buf = vec![0u8; 65536];
-        // SAFETY: buf is a live buffer of buf.len() bytes.
-        let n = unsafe { libc::recv(self.fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::ENOBUFS) {
+        let n = match rustix::net::recv(&self.fd, &mut buf[..], rustix::net::RecvFlags::empty()) {
+            Ok((n, _)) => n,
+            Err(rustix::io::Errno::NOBUFS) => {
                 return Err(Error::Msg(
                     "netlink receive buffer overflowed: some task exits were lost".into(),
                 ));
             }
-            return Err(io_err("receive from netlink")(e));
-        }
-        buf.truncate(n as usize);
+            Err(e) => return Err(io_err("receive from netlink")(e.into())),
+        };
+        buf.truncate(n);
         Ok(Some(buf))
-    }
-}
-
-impl Drop for Genl {
-    fn drop(&mut self) {
-        // SAFETY: fd was opened by Genl::open and is closed once, here.
-        unsafe { libc::close(self.fd) };
     }
 }
 

@@ -4,7 +4,6 @@
 use std::fs::File;
 use std::io::Write;
 use std::ops::Range;
-use std::os::fd::AsRawFd;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -14,11 +13,12 @@ use crate::commands::{print_out, Outcome};
 use crate::error::{Error, Result};
 use crate::procfs::cowstat::{Cowstat, ProcsReader};
 use crate::procfs::{meminfo, smaps};
+use crate::record::{recv_record, send_record};
 use crate::report::{render_snapshot, to_json, CopySample, SnapshotReport};
 use crate::units::format_bytes;
 use crate::workload::{
-    exit_child, fork, page_size, pin_to_current_cpu, pipe, recv, send, wait_child, Forked, Heap,
-    Rng,
+    exit_child, fork, page_size, pin_to_current_cpu, pipe, poll_readable, recv, send, wait_child,
+    Forked, Heap, Rng,
 };
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -184,8 +184,6 @@ pub fn save(d: &DataSet, out: &mut File, rate: f64) -> std::io::Result<(u64, u64
     Ok((sum, done))
 }
 
-const SAVED: usize = 32;
-
 fn child_main(d: &DataSet, out: &mut File, rate: f64, mut rx: File, mut tx: File) -> ! {
     let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
         let t = Instant::now();
@@ -194,11 +192,7 @@ fn child_main(d: &DataSet, out: &mut File, rate: f64, mut rx: File, mut tx: File
             Err(e) => (0, 0, e.raw_os_error().unwrap_or(5) as u64),
         };
         let ns = t.elapsed().as_nanos() as u64;
-        let mut m = [0u8; SAVED];
-        for (i, w) in [sum, bytes, ns, status].iter().enumerate() {
-            m[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
-        }
-        let _ = send(&mut tx, &m);
+        let _ = send_record(&mut tx, &[sum, bytes, ns, status]);
         // Stay alive (so the parent can read its smaps while pages are still shared).
         let mut b = [0u8; 1];
         let _ = recv(&mut rx, &mut b);
@@ -207,15 +201,8 @@ fn child_main(d: &DataSet, out: &mut File, rate: f64, mut rx: File, mut tx: File
 }
 
 /// True if `fd` has data (or EOF) within `ms` milliseconds.
-fn readable(fd: &File, ms: i32) -> bool {
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd for the duration of the call.
-    let n = unsafe { libc::poll(&mut p, 1, ms) };
-    n > 0
+fn readable(fd: &File, ms: u64) -> bool {
+    poll_readable(fd, Duration::from_millis(ms)).unwrap_or(false)
 }
 
 fn hex(x: u64) -> String {
@@ -402,14 +389,7 @@ pub fn scenario(a: &SnapshotArgs) -> Result<SnapshotReport> {
             break;
         }
     }
-    let mut m = [0u8; SAVED];
-    recv(&mut c2p_rx, &mut m)?;
-    let w = |i: usize| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&m[i * 8..i * 8 + 8]);
-        u64::from_le_bytes(b)
-    };
-    let (sum_child, bytes, save_ns, status) = (w(0), w(1), w(2), w(3));
+    let [sum_child, bytes, save_ns, status] = recv_record::<4, [u64; 4]>(&mut c2p_rx)?;
     let el = start.elapsed();
     let final_copies = copies_now(&mut reader, &d)?;
     if let Some(c) = final_copies {

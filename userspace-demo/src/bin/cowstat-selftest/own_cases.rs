@@ -106,13 +106,7 @@ fn writer_child(
     ready: &mut std::fs::File,
     go: &mut std::fs::File,
 ) -> ! {
-    // SAFETY: cpu_set_t is plain data; CPU_SET writes inside it.
-    let ok = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
-    };
-    if !ok {
+    if workload::pin_to_cpu(cpu).is_err() {
         exit_child(3);
     }
     workload::prefault_stack();

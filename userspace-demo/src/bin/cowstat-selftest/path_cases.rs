@@ -786,18 +786,10 @@ impl Cgroup {
         let (root, mounted) = match cgroup2_mount() {
             Some(r) => (r, false),
             None => {
-                // SAFETY: mount(2) with NUL-terminated strings and no data.
-                let rc = unsafe {
-                    libc::mount(
-                        c"none".as_ptr(),
-                        c"/sys/fs/cgroup".as_ptr(),
-                        c"cgroup2".as_ptr(),
-                        0,
-                        std::ptr::null(),
-                    )
-                };
-                if rc != 0 {
-                    let e = io::Error::last_os_error();
+                use rustix::mount::{mount, MountFlags};
+                let flags = MountFlags::empty();
+                if let Err(e) = mount(c"none", c"/sys/fs/cgroup", c"cgroup2", flags, None) {
+                    let e = io::Error::from(e);
                     return Ok(Err(format!("cannot mount cgroup2 on /sys/fs/cgroup: {e}")));
                 }
                 (PathBuf::from("/sys/fs/cgroup"), true)
@@ -851,9 +843,7 @@ impl Drop for Cgroup {
             let _ = write_file(self.root.join("cgroup.subtree_control"), &format!("-{c}"));
         }
         if self.mounted {
-            let c = std::ffi::CString::new(self.root.as_os_str().as_bytes()).unwrap_or_default();
-            // SAFETY: umount2(2) reads the NUL-terminated path.
-            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+            let _ = rustix::mount::unmount(&self.root, rustix::mount::UnmountFlags::DETACH);
         }
     }
 }
@@ -915,14 +905,7 @@ impl Child {
 
     /// One byte from the child, waiting at most [`CHILD_TIMEOUT`].
     fn recv(&mut self) -> Result<u8> {
-        let mut pfd = libc::pollfd {
-            fd: self.rx.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut pfd, 1, CHILD_TIMEOUT.as_millis() as i32) };
-        if n == 0 {
+        if let Ok(false) = workload::poll_readable(&self.rx, CHILD_TIMEOUT) {
             return Err(Error::Child(format!(
                 "pid {} sent nothing for {} s",
                 self.pid,
@@ -960,8 +943,7 @@ impl Child {
 impl Drop for Child {
     fn drop(&mut self) {
         if !self.reaped {
-            // SAFETY: our own child, not yet reaped.
-            unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
+            workload::kill_child(self.pid);
             let _ = workload::wait_child(self.pid);
         }
     }
@@ -1045,13 +1027,7 @@ impl Uffd {
 
     /// Waits up to `timeout` for a message.
     fn readable(&self, timeout: Duration) -> bool {
-        let mut pfd = libc::pollfd {
-            fd: self.fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as i32) == 1 }
+        workload::poll_readable(&self.0, timeout).unwrap_or(false)
     }
 }
 
@@ -1099,13 +1075,13 @@ fn private_file(k: u64, pattern: Pattern, read_first: bool) -> Result<Verdict> {
     cs.require()?;
     pin_to_current_cpu()?;
     let ps = page_size();
-    // SAFETY: memfd_create reads the NUL-terminated name.
-    let fd = unsafe { libc::memfd_create(c"cowstat-private-file".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(Error::last_os("memfd_create"));
-    }
-    // SAFETY: a new descriptor that nothing else owns.
-    let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let fd = rustix::fs::memfd_create(c"cowstat-private-file", rustix::fs::MemfdFlags::CLOEXEC)
+        .map_err(|e| Error::Syscall {
+            call: "memfd_create".into(),
+            source: e.into(),
+        })?;
+    let file = File::from(fd);
+    let fd = file.as_raw_fd();
     let content = vec![0x5au8; ps as usize];
     for i in 0..k {
         file.write_all_at(&content, i * ps)
@@ -2332,15 +2308,6 @@ fn online_cpus() -> u64 {
         .sum()
 }
 
-fn pin_thread(cpu: usize) -> bool {
-    // SAFETY: cpu_set_t is plain data; CPU_SET writes inside it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
-    }
-}
-
 /// A child with two threads on two CPUs writes the same K shared pages at
 /// once (same order, started by a barrier). Each page is copied once: the
 /// thread that loses a race either sees the new PTE before entering
@@ -2368,7 +2335,7 @@ fn two_threads(k: u64, pattern: Pattern) -> Result<Verdict> {
             for cpu in 0..2 {
                 let (start, done, order) = (start.clone(), done.clone(), order.clone());
                 std::thread::spawn(move || {
-                    let pinned = pin_thread(cpu);
+                    let pinned = workload::pin_to_cpu(cpu).is_ok();
                     workload::prefault_stack();
                     start.wait();
                     if pinned {
@@ -2522,7 +2489,7 @@ fn anon_prepare_retry(k: u64, pattern: Pattern) -> Result<Verdict> {
         let (stop, started) = (stop.clone(), started.clone());
         let (addr, len) = (busy.addr, busy.len);
         std::thread::spawn(move || {
-            let pinned = pin_thread(1);
+            let pinned = workload::pin_to_cpu(1).is_ok();
             started.wait();
             let mut rounds = 0u64;
             while !stop.load(Ordering::Relaxed) {

@@ -8,6 +8,7 @@ use std::panic::AssertUnwindSafe;
 use crate::error::Result;
 use crate::procfs::pagemap::{self, PagemapCounts};
 use crate::procfs::smaps::{self, SmapsRange};
+use crate::record::{send_record, Record};
 use crate::workload::{exit_child, prefault_stack, recv, send, Heap};
 
 use super::measure::minor_faults;
@@ -31,13 +32,11 @@ pub struct ChildRecord {
     pub minor_faults: u64,
 }
 
-const RECORD_WORDS: usize = 22;
-/// Size of an encoded [`ChildRecord`] in bytes.
-pub const RECORD_BYTES: usize = RECORD_WORDS * 8;
+/// A [`ChildRecord`] in words: flags, times, 2 × 6 smaps, 2 × 3 pagemap, faults.
+pub const RECORD_WORDS: usize = 22;
 
-impl ChildRecord {
-    /// Encodes as 22 little-endian u64 words (flags, times, 2 × 6 smaps, 2 × 3 pagemap, faults).
-    pub fn encode(&self) -> [u8; RECORD_BYTES] {
+impl Record<RECORD_WORDS> for ChildRecord {
+    fn to_words(&self) -> [u64; RECORD_WORDS] {
         let mut w = [0u64; RECORD_WORDS];
         let s = |o: &Option<SmapsRange>| {
             o.map_or([0; 6], |s| {
@@ -63,21 +62,10 @@ impl ChildRecord {
         w[15..18].copy_from_slice(&p(&self.pagemap_before));
         w[18..21].copy_from_slice(&p(&self.pagemap_after));
         w[21] = self.minor_faults;
-        let mut b = [0u8; RECORD_BYTES];
-        for (i, x) in w.iter().enumerate() {
-            b[i * 8..i * 8 + 8].copy_from_slice(&x.to_le_bytes());
-        }
-        b
+        w
     }
 
-    /// Decodes [`ChildRecord::encode`]'s output.
-    pub fn decode(b: &[u8; RECORD_BYTES]) -> Self {
-        let mut w = [0u64; RECORD_WORDS];
-        for (i, x) in w.iter_mut().enumerate() {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&b[i * 8..i * 8 + 8]);
-            *x = u64::from_le_bytes(a);
-        }
+    fn from_words(w: [u64; RECORD_WORDS]) -> Self {
         let s = |on: bool, v: &[u64]| {
             on.then(|| SmapsRange {
                 vmas: v[0],
@@ -160,7 +148,7 @@ fn child_loop(heap: &Heap, order: &[u64], rx: &mut File, tx: &mut File) -> Resul
                     rec.pagemap_after =
                         pagemap::read_range(None, heap.addr(), heap.end(), heap.page_size()).ok();
                 }
-                send(tx, &rec.encode())?;
+                send_record(tx, &rec)?;
             }
             _ => return Ok(()),
         }
@@ -193,9 +181,9 @@ mod tests {
             }),
             minor_faults: 10,
         };
-        assert_eq!(ChildRecord::decode(&r.encode()), r);
+        assert_eq!(ChildRecord::from_words(r.to_words()), r);
         assert_eq!(
-            ChildRecord::decode(&[0; RECORD_BYTES]),
+            ChildRecord::from_words([0; RECORD_WORDS]),
             ChildRecord::default()
         );
     }

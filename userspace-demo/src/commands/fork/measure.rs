@@ -9,11 +9,14 @@ use crate::error::{Error, Result};
 use crate::procfs::cowstat::{Counts, ProcsReader};
 use crate::procfs::pagemap;
 use crate::procfs::smaps;
+use crate::record::recv_record;
 use crate::report::{Expected, ProcReport};
-use crate::workload::{fork, pipe, prefault_stack, recv, send, wait_child, Forked, Heap};
+use crate::workload::{
+    fork, kill_child, pipe, prefault_stack, recv, send, wait_child, Forked, Heap,
+};
 
 use super::child::{
-    child_main, ChildRecord, DONE, EXIT, FIRST_WRITE, MEASURE, READY, RECORD_BYTES, REWRITE, WRITE,
+    child_main, ChildRecord, DONE, EXIT, FIRST_WRITE, MEASURE, READY, RECORD_WORDS, REWRITE, WRITE,
 };
 use super::model::Mode;
 use super::setup::Setup;
@@ -119,19 +122,10 @@ impl ChildGuard {
 impl Drop for ChildGuard {
     fn drop(&mut self) {
         if !self.reaped {
-            // SAFETY: kill/waitpid on our own child pid; no memory is involved.
-            unsafe {
-                libc::kill(self.pid as libc::pid_t, libc::SIGKILL);
-            }
+            kill_child(self.pid);
             let _ = wait_child(self.pid);
         }
     }
-}
-
-fn recv_record(rx: &mut File) -> Result<ChildRecord> {
-    let mut b = [0u8; RECORD_BYTES];
-    recv(rx, &mut b)?;
-    Ok(ChildRecord::decode(&b))
 }
 
 /// What the parent learnt about both processes.
@@ -205,7 +199,7 @@ pub(super) fn measure(
     let mut rec = None;
     if mode == Mode::AfterExit {
         send(&mut p2c_tx, &[MEASURE])?;
-        rec = Some(recv_record(&mut c2p_rx)?);
+        rec = Some(recv_record::<RECORD_WORDS, ChildRecord>(&mut c2p_rx)?);
     }
 
     // The window runs in its own frame, inside the stack area prefaulted above,
@@ -233,7 +227,7 @@ pub(super) fn measure(
     }
     if mode != Mode::AfterExit {
         send(&mut p2c_tx, &[MEASURE])?;
-        rec = Some(recv_record(&mut c2p_rx)?);
+        rec = Some(recv_record::<RECORD_WORDS, ChildRecord>(&mut c2p_rx)?);
         send(&mut p2c_tx, &[EXIT])?;
         guard.wait()?;
     }

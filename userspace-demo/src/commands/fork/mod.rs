@@ -18,7 +18,7 @@ use crate::error::Result;
 use crate::procfs::cowstat::Cowstat;
 use crate::report::{render_fork, to_json, ForkReport};
 
-pub use child::{ChildRecord, RECORD_BYTES};
+pub use child::{ChildRecord, RECORD_WORDS};
 pub use measure::minor_faults;
 pub use model::{expected, expected_faults, Mode, Shape};
 pub use setup::pages_to_write;

@@ -13,13 +13,14 @@ use serde_json::json;
 use cow_demo::error::{Error, Result};
 use cow_demo::procfs::cowstat::{find_row, parse_proc_line, read_file_into, Cowstat};
 use cow_demo::workload::{
-    exit_child, fork, page_size, pin_to_current_cpu, pipe, prefault_stack, recv, send, wait_child,
-    Forked, Heap,
+    detach_from_caller, exit_child, fork, page_size, pause_forever, pipe, prefault_stack, recv,
+    send, wait_child, Forked, Heap,
 };
 
-use super::mem::{check_fits, recv_u64, send_u64, SplitRegion};
+use super::mem::{recv_u64, send_u64, written_region, SplitRegion};
 use super::record::{params, Context};
 use super::run::sum_private_dirty;
+use super::tags::{Bench, Metric};
 
 fn ns(t: Instant) -> f64 {
     t.elapsed().as_nanos() as f64
@@ -42,14 +43,7 @@ pub fn hold(procs: usize) -> Result<()> {
         (Forked::Child, _) => {
             drop(ready_rx);
             // Nothing of ours may keep the caller's $(...) pipe open.
-            // SAFETY: plain fd syscalls on our own descriptors.
-            unsafe {
-                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-                for fd in 0..3 {
-                    libc::dup2(null, fd);
-                }
-                libc::setsid();
-            }
+            detach_from_caller();
             let Ok((mut quit_rx, quit_tx)) = pipe() else {
                 exit_child(1)
             };
@@ -69,10 +63,8 @@ pub fn hold(procs: usize) -> Result<()> {
                 }
             }
             drop(ready_tx);
-            loop {
-                // SAFETY: waits for the signal that ends the keeper.
-                unsafe { libc::pause() };
-            }
+            // The signal that ends the keeper.
+            pause_forever()
         }
     };
     drop(ready_tx);
@@ -112,19 +104,7 @@ pub fn one(
 ) -> Result<()> {
     let cs = Cowstat::locate();
     cs.require()?;
-    check_fits(
-        (heap_bytes as f64 * (1.0 + write_pct / 100.0)) as u64,
-        "--heap",
-    )?;
-    pin_to_current_cpu()?;
-    let total = (heap_bytes / page_size()) as usize;
-    let chunk = (total / vmas.max(1)).max(1);
-    let region = SplitRegion::new(vmas, chunk)?;
-    for i in 0..region.pages() {
-        region.write(i, 1);
-    }
-    let k = ((region.pages() as f64 * write_pct / 100.0).round() as usize).clamp(1, region.pages());
-    let step = region.pages() / k;
+    let (region, k, step) = written_region(heap_bytes, vmas, write_pct)?;
     let (mut done_rx, mut done_tx) = pipe()?;
     prefault_stack();
     let pid = match fork()? {
@@ -265,14 +245,14 @@ fn measure(
         ("smaps_bytes", json!(smaps_len)),
     ]);
     let [s, sfd, pd, pfd, procs, smaps, rollup, stat] = m;
-    ctx.emit("one", "read_self", "ns", &p, s);
-    ctx.emit("one", "read_self_kept_fd", "ns", &p, sfd);
-    ctx.emit("one", "read_pid", "ns", &p, pd);
-    ctx.emit("one", "read_pid_kept_fd", "ns", &p, pfd);
-    ctx.emit("one", "read_procs_find", "ns", &p, procs);
-    ctx.emit("one", "read_smaps", "ns", &p, smaps);
-    ctx.emit("one", "read_smaps_rollup", "ns", &p, rollup);
-    ctx.emit("one", "read_pid_stat", "ns", &p, stat);
+    ctx.emit(Bench::One, Metric::ReadSelf, &p, s);
+    ctx.emit(Bench::One, Metric::ReadSelfKeptFd, &p, sfd);
+    ctx.emit(Bench::One, Metric::ReadPid, &p, pd);
+    ctx.emit(Bench::One, Metric::ReadPidKeptFd, &p, pfd);
+    ctx.emit(Bench::One, Metric::ReadProcsFind, &p, procs);
+    ctx.emit(Bench::One, Metric::ReadSmaps, &p, smaps);
+    ctx.emit(Bench::One, Metric::ReadSmapsRollup, &p, rollup);
+    ctx.emit(Bench::One, Metric::ReadPidStat, &p, stat);
     let _ = std::io::stdout().flush();
     Ok(())
 }

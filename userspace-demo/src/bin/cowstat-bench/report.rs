@@ -12,6 +12,7 @@ use cow_demo::error::{Error, Result};
 use cow_demo::units::format_ns;
 
 use super::record::{Record, Spread};
+use super::tags::{Bench, Metric, Tag};
 
 /// Loads every JSON line of `paths` (lines not starting with `{` are ignored).
 pub fn load(paths: &[PathBuf]) -> Result<Vec<Record>> {
@@ -47,7 +48,7 @@ fn samples<'a>(rs: impl Iterator<Item = &'a Record>) -> Vec<f64> {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Ratio {
     /// Metric name.
-    pub metric: String,
+    pub metric: Metric,
     /// Median of all loaded samples.
     pub loaded_median: f64,
     /// Median of all unloaded samples.
@@ -59,17 +60,18 @@ pub struct Ratio {
 }
 
 /// Per-round loaded/unloaded ratios of `metric` in the `overhead` records tagged `round*`.
-pub fn overhead_ratio(recs: &[Record], metric: &str) -> Option<Ratio> {
+pub fn overhead_ratio(recs: &[Record], metric: Metric) -> Option<Ratio> {
     let sel = |r: &&Record| {
-        r.bench == "overhead"
-            && r.place == "guest"
+        r.bench == Bench::Overhead
+            && r.run.place == "guest"
             && r.metric == metric
-            && r.tag.starts_with("round")
+            && matches!(r.run.tag, Tag::Round(_))
     };
-    let mut by_round: BTreeMap<&str, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    // Keyed by the tag's text: the rounds keep the order they always had.
+    let mut by_round: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
     for r in recs.iter().filter(sel) {
-        let e = by_round.entry(&r.tag).or_default();
-        if r.module == "loaded" {
+        let e = by_round.entry(r.run.tag.to_string()).or_default();
+        if r.run.module == "loaded" {
             e.0.extend(&r.samples)
         } else {
             e.1.extend(&r.samples)
@@ -83,10 +85,14 @@ pub fn overhead_ratio(recs: &[Record], metric: &str) -> Option<Ratio> {
     if rounds.is_empty() {
         return None;
     }
-    let all =
-        |m: &str| Spread::of(&samples(recs.iter().filter(sel).filter(|r| r.module == m))).median;
+    let all = |m: &str| {
+        Spread::of(&samples(
+            recs.iter().filter(sel).filter(|r| r.run.module == m),
+        ))
+        .median
+    };
     Some(Ratio {
-        metric: metric.into(),
+        metric,
         loaded_median: all("loaded"),
         unloaded_median: all("unloaded"),
         ratio: Spread::of(&rounds),
@@ -103,7 +109,7 @@ pub fn overhead_ratio(recs: &[Record], metric: &str) -> Option<Ratio> {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MechanismSplit {
     /// Metric name.
-    pub metric: String,
+    pub metric: Metric,
     /// Medians of all unloaded, bare and loaded samples.
     pub unloaded_median: f64,
     pub bare_median: f64,
@@ -118,23 +124,23 @@ pub struct MechanismSplit {
 }
 
 /// See [`MechanismSplit`]; `None` without bare runs.
-pub fn mechanism_split(recs: &[Record], metric: &str) -> Option<MechanismSplit> {
-    let pick = |tag: &str, module: &str| -> Vec<f64> {
+pub fn mechanism_split(recs: &[Record], metric: Metric) -> Option<MechanismSplit> {
+    let pick = |tag: Tag, module: &str| -> Vec<f64> {
         samples(recs.iter().filter(|r| {
-            r.bench == "overhead"
-                && r.place == "guest"
+            r.bench == Bench::Overhead
+                && r.run.place == "guest"
                 && r.metric == metric
-                && r.tag == tag
-                && r.module == module
+                && r.run.tag == tag
+                && r.run.module == module
         }))
     };
     let (mut mech, mut hand, mut raw) = (vec![], vec![], vec![]);
     let (mut all_u, mut all_b, mut all_l, mut all_f) = (vec![], vec![], vec![], vec![]);
     for n in 1..1000 {
         let (b, u, l) = (
-            pick(&format!("bare{n}"), "loaded"),
-            pick(&format!("round{n}"), "unloaded"),
-            pick(&format!("round{n}"), "loaded"),
+            pick(Tag::Bare(n), "loaded"),
+            pick(Tag::Round(n), "unloaded"),
+            pick(Tag::Round(n), "loaded"),
         );
         if b.is_empty() || u.is_empty() || l.is_empty() {
             break;
@@ -142,7 +148,7 @@ pub fn mechanism_split(recs: &[Record], metric: &str) -> Option<MechanismSplit> 
         let med = |v: &[f64]| Spread::of(v).median;
         mech.push(med(&b) / med(&u));
         hand.push(med(&l) / med(&b));
-        let f = pick(&format!("ftrace{n}"), "unloaded");
+        let f = pick(Tag::Ftrace(n), "unloaded");
         if !f.is_empty() {
             raw.push(med(&f) / med(&u));
             all_f.extend(f);
@@ -155,7 +161,7 @@ pub fn mechanism_split(recs: &[Record], metric: &str) -> Option<MechanismSplit> 
         return None;
     }
     Some(MechanismSplit {
-        metric: metric.into(),
+        metric,
         unloaded_median: Spread::of(&all_u).median,
         bare_median: Spread::of(&all_b).median,
         loaded_median: Spread::of(&all_l).median,
@@ -195,8 +201,8 @@ fn us(ns: f64) -> String {
 
 /// A median of `metric` for the tables: a time, or a plain ratio for the
 /// derived `*_norm` metrics.
-fn shown(metric: &str, v: f64) -> String {
-    if metric.ends_with("_norm") {
+fn shown(metric: Metric, v: f64) -> String {
+    if metric == Metric::CowFaultNorm {
         format!("{v:.3}")
     } else {
         us(v)
@@ -221,15 +227,15 @@ fn add_normalised(recs: &mut Vec<Record>) {
     let mut derived = vec![];
     for cow in recs
         .iter()
-        .filter(|r| r.bench == "overhead" && r.metric == "cow_fault_p10")
+        .filter(|r| r.bench == Bench::Overhead && r.metric == Metric::CowFaultP10)
     {
         let touch = recs.iter().find(|t| {
-            t.bench == "overhead"
-                && t.metric == "first_touch_p10"
-                && t.tag == cow.tag
-                && t.module == cow.module
-                && t.place == cow.place
-                && t.command == cow.command
+            t.bench == Bench::Overhead
+                && t.metric == Metric::FirstTouchP10
+                && t.run.tag == cow.run.tag
+                && t.run.module == cow.run.module
+                && t.run.place == cow.run.place
+                && t.run.command == cow.run.command
         });
         if let Some(t) = touch {
             let (c, f) = (
@@ -238,7 +244,7 @@ fn add_normalised(recs: &mut Vec<Record>) {
             );
             if c.is_finite() && f > 0.0 {
                 let mut n = cow.clone();
-                n.metric = "cow_fault_norm".into();
+                n.metric = Metric::CowFaultNorm;
                 n.unit = "ratio".into();
                 n.samples = vec![c / f];
                 n.spread = Spread::of(&n.samples);
@@ -261,8 +267,8 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
     }
     fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
     let mut md = String::new();
-    let guest = recs.iter().find(|r| r.place == "guest");
-    let host = recs.iter().find(|r| r.place == "host");
+    let guest = recs.iter().find(|r| r.run.place == "guest");
+    let host = recs.iter().find(|r| r.run.place == "host");
     let _ = writeln!(md, "# cowstat benchmark report\n");
     if !header.is_empty() {
         let _ = writeln!(md, "{header}\n");
@@ -271,14 +277,14 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
         let _ = writeln!(
             md,
             "- guest kernel {} (QEMU TCG), THP mode `{}`",
-            g.kernel, g.thp_mode
+            g.run.kernel, g.run.thp_mode
         );
     }
     if let Some(h) = host {
         let _ = writeln!(
             md,
             "- host kernel {} (native, no module), THP mode `{}`",
-            h.kernel, h.thp_mode
+            h.run.kernel, h.run.thp_mode
         );
     }
     let _ = writeln!(
@@ -296,13 +302,16 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
     );
     let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|");
     for (m, label) in [
-        ("cow_fault", "COW write fault, per page"),
-        ("cow_fault_p10", "COW write fault, p10 of chunks"),
-        ("cow_fault_norm", "COW fault / first-touch fault, same run"),
-        ("fork", "fork() of the touched heap"),
-        ("first_touch", "first-touch fault (idle cost)"),
-        ("first_touch_p10", "first-touch fault, p10 of chunks"),
-        ("rewrite", "rewrite, no fault"),
+        (Metric::CowFault, "COW write fault, per page"),
+        (Metric::CowFaultP10, "COW write fault, p10 of chunks"),
+        (
+            Metric::CowFaultNorm,
+            "COW fault / first-touch fault, same run",
+        ),
+        (Metric::Fork, "fork() of the touched heap"),
+        (Metric::FirstTouch, "first-touch fault (idle cost)"),
+        (Metric::FirstTouchP10, "first-touch fault, p10 of chunks"),
+        (Metric::Rewrite, "rewrite, no fault"),
     ] {
         if let Some(r) = overhead_ratio(&recs, m) {
             let _ = writeln!(
@@ -320,7 +329,7 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
     }
     let cow_over = ratios
         .iter()
-        .find(|r| r.metric == "cow_fault")
+        .find(|r| r.metric == Metric::CowFault)
         .map(|r| r.loaded_median - r.unloaded_median);
     if let Some(d) = cow_over {
         let _ = writeln!(
@@ -329,12 +338,12 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
         );
     }
     let splits: Vec<MechanismSplit> = [
-        "cow_fault",
-        "cow_fault_p10",
-        "cow_fault_norm",
-        "first_touch_p10",
+        Metric::CowFault,
+        Metric::CowFaultP10,
+        Metric::CowFaultNorm,
+        Metric::FirstTouchP10,
     ]
-    .iter()
+    .into_iter()
     .filter_map(|m| mechanism_split(&recs, m))
     .collect();
     if !splits.is_empty() {
@@ -357,9 +366,9 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
                 md,
                 "| {} | {} | {} | {} | {} | {} | {} |",
                 x.metric,
-                shown(&x.metric, x.unloaded_median),
-                shown(&x.metric, x.bare_median),
-                shown(&x.metric, x.loaded_median),
+                shown(x.metric, x.unloaded_median),
+                shown(x.metric, x.bare_median),
+                shown(x.metric, x.loaded_median),
                 spread(&x.mechanism),
                 spread(&x.handlers),
                 x.ftrace_mechanism.as_ref().map_or("-".into(), spread),
@@ -369,28 +378,31 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
     }
     // Full table vs empty table, loaded, in pairs run back to back
     // (tags table_fullN / table_emptyN); without pairs, vs unloaded.
-    let ov = |prefix: &str, i: Option<usize>| {
+    let ov = |full: bool, i: Option<u32>| {
         samples(recs.iter().filter(|r| {
-            r.bench == "overhead"
-                && r.metric == "cow_fault"
-                && r.tag.starts_with(prefix)
-                && i.is_none_or(|i| r.tag[prefix.len()..] == i.to_string())
+            r.bench == Bench::Overhead
+                && r.metric == Metric::CowFault
+                && match r.run.tag {
+                    Tag::TableFull(n) if full => i.is_none_or(|i| n == Some(i)),
+                    Tag::TableEmpty(n) if !full => i.is_none_or(|i| n == i),
+                    _ => false,
+                }
         }))
     };
-    let full = Spread::of(&ov("table_full", None));
-    let empty = Spread::of(&ov("table_empty", None));
+    let full = Spread::of(&ov(true, None));
+    let empty = Spread::of(&ov(false, None));
     let pairs: Vec<f64> = (1..100)
-        .map(|i| (ov("table_full", Some(i)), ov("table_empty", Some(i))))
+        .map(|i| (ov(true, Some(i)), ov(false, Some(i))))
         .take_while(|(f, e)| !f.is_empty() && !e.is_empty())
         .map(|(f, e)| Spread::of(&f).median / Spread::of(&e).median)
         .collect();
     let full_rows = find(&recs, |r| {
-        r.bench == "fill" && r.tag == "table_full" && r.metric == "fork_write_exit"
+        r.bench == Bench::Fill && r.run.tag == "table_full" && r.metric == Metric::ForkWriteExit
     })
     .map(|r| param(r, "rows_after"));
     let unloaded_cow = ratios
         .iter()
-        .find(|r| r.metric == "cow_fault")
+        .find(|r| r.metric == Metric::CowFault)
         .map(|r| r.unloaded_median);
     let full_ratio = full.median.is_finite().then(|| {
         json!({"full": full, "empty": empty.median.is_finite().then_some(empty),
@@ -430,7 +442,11 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
     }
     let mut rdat = String::from("# idx label median min max\n");
     // The rewrite ratio (no fault, ~20 ns) is timer noise; it stays in the table only.
-    for (i, r) in ratios.iter().filter(|r| r.metric != "rewrite").enumerate() {
+    for (i, r) in ratios
+        .iter()
+        .filter(|r| r.metric != Metric::Rewrite)
+        .enumerate()
+    {
         let _ = writeln!(
             rdat,
             "{i} {} {} {} {}",
@@ -461,11 +477,11 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
     let mut bdat = String::from("# label guest_unloaded guest_loaded host\n");
     let med = |place: &str, module: Option<&str>, m: &str| {
         Spread::of(&samples(recs.iter().filter(|r| {
-            r.bench == "overhead"
-                && r.place == place
+            r.bench == Bench::Overhead
+                && r.run.place == place
                 && r.metric == m
-                && !r.tag.starts_with("table_")
-                && module.is_none_or(|x| r.module == x)
+                && !matches!(r.run.tag, Tag::TableFull(_) | Tag::TableEmpty(_))
+                && module.is_none_or(|x| r.run.module == x)
         })))
         .median
     };
@@ -511,7 +527,7 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
     let _ = writeln!(md, "|---|---|---:|---:|---:|---:|");
     let mut keys: Vec<(u64, String)> = recs
         .iter()
-        .filter(|r| r.bench == "fork")
+        .filter(|r| r.bench == Bench::Fork)
         .map(|r| (param(r, "heap_bytes"), param_str(r, "thp").to_string()))
         .collect();
     keys.sort();
@@ -521,8 +537,8 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
     for (heap, thp) in &keys {
         let get = |place: &str, m: &str| {
             find(&recs, |r| {
-                r.bench == "fork"
-                    && r.place == place
+                r.bench == Bench::Fork
+                    && r.run.place == place
                     && r.metric == m
                     && param(r, "heap_bytes") == *heap
                     && param_str(r, "thp") == thp
@@ -582,19 +598,19 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
         let mut pts: Vec<&Record> = recs
             .iter()
             .filter(|r| {
-                r.bench == "know"
-                    && r.place == "guest"
-                    && r.tag == sweep
-                    && r.metric == "read_smaps"
+                r.bench == Bench::Know
+                    && r.run.place == "guest"
+                    && r.run.tag == sweep
+                    && r.metric == Metric::ReadSmaps
             })
             .collect();
         pts.sort_by_key(|r| (param(r, "vmas"), param(r, "heap_bytes")));
         for s in pts {
             let same = |place: &str, m: &str| {
                 find(&recs, |r| {
-                    r.bench == "know"
-                        && r.place == place
-                        && r.tag == sweep
+                    r.bench == Bench::Know
+                        && r.run.place == place
+                        && r.run.tag == sweep
                         && r.metric == m
                         && param(r, "vmas") == param(s, "vmas")
                         && param(r, "heap_bytes") == param(s, "heap_bytes")
@@ -680,16 +696,21 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
     let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|");
     let mut many = vec![];
     let mut forked = 0;
-    for tag in ["rows_1000", "table_full"] {
+    for (tag, same_table) in [
+        ("rows_1000", Tag::is_rows_1000 as fn(&Tag) -> bool),
+        ("table_full", Tag::is_table_full),
+    ] {
         let fills: Vec<&Record> = recs
             .iter()
-            .filter(|r| r.bench == "fill" && r.metric == "read_procs_all" && r.tag == tag)
+            .filter(|r| {
+                r.bench == Bench::Fill && r.metric == Metric::ReadProcsAll && r.run.tag == tag
+            })
             .collect();
         let Some(r) = fills.first() else { continue };
         forked += param(r, "procs");
         let reads = Spread::of(&samples(fills.iter().copied()));
         let cow = Spread::of(&samples(recs.iter().filter(|x| {
-            x.bench == "overhead" && x.metric == "cow_fault" && x.tag.starts_with(tag)
+            x.bench == Bench::Overhead && x.metric == Metric::CowFault && same_table(&x.run.tag)
         })));
         let sp = |s: &Spread| format!("{} ({}–{})", us(s.median), us(s.min), us(s.max));
         let _ = writeln!(
@@ -772,7 +793,7 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
 /// plot series `one_SWEEP_METRIC.dat` into `dir`; returns the summary.
 fn one_section(recs: &[Record], md: &mut String, dir: &Path) -> Result<Vec<Value>> {
     let mut out = vec![];
-    if !recs.iter().any(|r| r.bench == "one") {
+    if !recs.iter().any(|r| r.bench == Bench::One) {
         return Ok(out);
     }
     let _ = writeln!(
@@ -801,7 +822,9 @@ fn one_section(recs: &[Record], md: &mut String, dir: &Path) -> Result<Vec<Value
     for sweep in ["rows", "heap", "vmas"] {
         let mut pts: Vec<&Record> = recs
             .iter()
-            .filter(|r| r.bench == "one" && r.tag == sweep && r.metric == "read_smaps")
+            .filter(|r| {
+                r.bench == Bench::One && r.run.tag == sweep && r.metric == Metric::ReadSmaps
+            })
             .collect();
         pts.sort_by_key(|r| match sweep {
             "rows" => param(r, "live_rows"),
@@ -811,10 +834,10 @@ fn one_section(recs: &[Record], md: &mut String, dir: &Path) -> Result<Vec<Value
         for s in pts {
             let same = |m: &str| {
                 find(recs, |r| {
-                    r.bench == "one"
-                        && r.tag == sweep
+                    r.bench == Bench::One
+                        && r.run.tag == sweep
                         && r.metric == m
-                        && r.command == s.command
+                        && r.run.command == s.run.command
                         && param(r, "live_rows") == param(s, "live_rows")
                         && param(r, "heap_bytes") == param(s, "heap_bytes")
                         && param(r, "vmas") == param(s, "vmas")
@@ -891,7 +914,7 @@ fn one_section(recs: &[Record], md: &mut String, dir: &Path) -> Result<Vec<Value
 fn scale_table(recs: &[Record]) -> Vec<(u64, Spread, Spread)> {
     let mut ns: Vec<u64> = recs
         .iter()
-        .filter(|r| r.bench == "scale")
+        .filter(|r| r.bench == Bench::Scale)
         .map(|r| param(r, "procs"))
         .collect();
     ns.sort();
@@ -900,9 +923,9 @@ fn scale_table(recs: &[Record]) -> Vec<(u64, Spread, Spread)> {
         .filter_map(|n| {
             let s = |m: &str| {
                 Spread::of(&samples(recs.iter().filter(|r| {
-                    r.bench == "scale"
-                        && r.metric == "wall_per_fault"
-                        && r.module == m
+                    r.bench == Bench::Scale
+                        && r.metric == Metric::WallPerFault
+                        && r.run.module == m
                         && param(r, "procs") == n
                 })))
             };

@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::tags::{Bench, Metric, Tag};
+
 /// Min, median and max of a sample set (NaN when empty).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Spread {
@@ -44,25 +46,15 @@ impl Spread {
 /// One measurement: `samples` of `metric` (in `unit`) under `params`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
-    /// Benchmark family: overhead, fork, know, scale, fill.
-    pub bench: String,
-    /// What the samples are, e.g. `cow_fault`, `fork_user`, `read_smaps`.
-    pub metric: String,
+    /// Benchmark family.
+    pub bench: Bench,
+    /// What the samples are.
+    pub metric: Metric,
     /// Unit of every sample, e.g. `ns/page`, `ns`.
     pub unit: String,
-    /// `guest` (the test VM) or `host` (native).
-    #[serde(rename = "where")]
-    pub place: String,
-    /// `uname -r`.
-    pub kernel: String,
-    /// System THP mode (`always`, `madvise`, `never`, or `none`).
-    pub thp_mode: String,
-    /// `loaded` if /proc/cowstat exists, else `unloaded`.
-    pub module: String,
-    /// Free-form tag from `--tag` (the guest driver passes the round).
-    pub tag: String,
-    /// The exact command line.
-    pub command: String,
+    /// Where, on what and how it ran.
+    #[serde(flatten)]
+    pub run: Context,
     /// Benchmark parameters (sizes, counts, modes).
     pub params: Map<String, Value>,
     /// Number of samples.
@@ -74,25 +66,26 @@ pub struct Record {
 }
 
 /// Facts shared by every record of one invocation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Context {
-    /// See [`Record::place`].
+    /// `guest` (the test VM) or `host` (native).
+    #[serde(rename = "where")]
     pub place: String,
-    /// See [`Record::kernel`].
+    /// `uname -r`.
     pub kernel: String,
-    /// See [`Record::thp_mode`].
+    /// System THP mode (`always`, `madvise`, `never`, or `none`).
     pub thp_mode: String,
-    /// See [`Record::module`].
+    /// `loaded` if /proc/cowstat exists, else `unloaded`.
     pub module: String,
-    /// See [`Record::tag`].
-    pub tag: String,
-    /// See [`Record::command`].
+    /// `--tag` (the guest driver's place in its plan, e.g. the round).
+    pub tag: Tag,
+    /// The exact command line.
     pub command: String,
 }
 
 impl Context {
     /// Probes the running system; `place` is `guest` or `host`.
-    pub fn detect(place: &str, tag: &str) -> Context {
+    pub fn detect(place: &str, tag: Tag) -> Context {
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| "unknown".into());
@@ -107,7 +100,7 @@ impl Context {
             kernel,
             thp_mode: cow_demo::workload::thp_mode().unwrap_or_else(|| "none".into()),
             module: if loaded { "loaded" } else { "unloaded" }.into(),
-            tag: tag.into(),
+            tag,
             command,
         }
     }
@@ -115,22 +108,16 @@ impl Context {
     /// Builds a record of `samples`.
     pub fn record(
         &self,
-        bench: &str,
-        metric: &str,
-        unit: &str,
+        bench: Bench,
+        metric: Metric,
         params: &Map<String, Value>,
         samples: Vec<f64>,
     ) -> Record {
         Record {
-            bench: bench.into(),
-            metric: metric.into(),
-            unit: unit.into(),
-            place: self.place.clone(),
-            kernel: self.kernel.clone(),
-            thp_mode: self.thp_mode.clone(),
-            module: self.module.clone(),
-            tag: self.tag.clone(),
-            command: self.command.clone(),
+            bench,
+            metric,
+            unit: metric.unit().into(),
+            run: self.clone(),
             params: params.clone(),
             repeats: samples.len(),
             spread: Spread::of(&samples),
@@ -141,13 +128,12 @@ impl Context {
     /// Prints a record as one JSON line on stdout.
     pub fn emit(
         &self,
-        bench: &str,
-        metric: &str,
-        unit: &str,
+        bench: Bench,
+        metric: Metric,
         params: &Map<String, Value>,
         samples: Vec<f64>,
     ) {
-        let r = self.record(bench, metric, unit, params, samples);
+        let r = self.record(bench, metric, params, samples);
         // Serialising plain numbers and strings cannot fail; NaN becomes null.
         println!("{}", serde_json::to_string(&r).unwrap_or_default());
     }

@@ -6,7 +6,8 @@ use std::ptr;
 use std::time::Instant;
 
 use cow_demo::error::{Error, Result};
-use cow_demo::workload::{page_size, recv, send};
+use cow_demo::record::{recv_record, send_record};
+use cow_demo::workload::{page_size, pin_to_current_cpu};
 
 /// A private anonymous region of `vmas` separate VMAs of equal page count,
 /// separated by one unmapped page each so the kernel cannot merge them.
@@ -146,16 +147,39 @@ impl PageTimes {
     }
 }
 
+/// The heap of `know` and `one`: `heap_bytes` in `vmas` separate VMAs,
+/// every page written, on this CPU; with K, the `write_pct` % of its pages
+/// the child writes, every `step`-th one.
+pub fn written_region(
+    heap_bytes: u64,
+    vmas: usize,
+    write_pct: f64,
+) -> Result<(SplitRegion, usize, usize)> {
+    check_fits(
+        (heap_bytes as f64 * (1.0 + write_pct / 100.0)) as u64,
+        "--heap",
+    )?;
+    pin_to_current_cpu()?;
+    let total = (heap_bytes / page_size()) as usize;
+    let chunk = (total / vmas.max(1)).max(1);
+    let region = SplitRegion::new(vmas, chunk)?;
+    for i in 0..region.pages() {
+        region.write(i, 1);
+    }
+    let k = ((region.pages() as f64 * write_pct / 100.0).round() as usize).clamp(1, region.pages());
+    let step = region.pages() / k;
+    Ok((region, k, step))
+}
+
 /// Sends one u64 over a pipe.
 pub fn send_u64(f: &mut File, v: u64) -> Result<()> {
-    send(f, &v.to_le_bytes())
+    send_record(f, &[v])
 }
 
 /// Receives one u64 from a pipe.
 pub fn recv_u64(f: &mut File) -> Result<u64> {
-    let mut b = [0u8; 8];
-    recv(f, &mut b)?;
-    Ok(u64::from_le_bytes(b))
+    let [v] = recv_record::<1, [u64; 1]>(f)?;
+    Ok(v)
 }
 
 /// Refuses `bytes` of new memory if it exceeds MemAvailable.

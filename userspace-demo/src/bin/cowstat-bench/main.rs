@@ -1,16 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 //! cowstat-bench: what cowstat costs and what copy-on-write costs, as JSON lines (see docs/benchmarks.md).
 
-#[path = "../bench/mem.rs"]
 mod mem;
-#[path = "../bench/one.rs"]
 mod one;
-#[path = "../bench/record.rs"]
 mod record;
-#[path = "../bench/report.rs"]
 mod report;
-#[path = "../bench/run.rs"]
 mod run;
+mod tags;
 
 use std::path::PathBuf;
 
@@ -43,9 +39,11 @@ struct Cli {
     /// Recorded in every record: guest (the test VM) or host (native)
     #[arg(long, value_enum, global = true, default_value_t = Place::Guest)]
     place: Place,
-    /// Free-form tag recorded in every record (e.g. the round)
-    #[arg(long, global = true, default_value = "")]
-    tag: String,
+    /// Recorded in every record: the driver's place in its plan, one of
+    /// roundN, bareN, ftraceN, host, sweep, heap, vmas, rows, scaleN,
+    /// rows_1000, table_full, table_fullN, table_emptyN
+    #[arg(long, global = true, default_value = "", value_name = "TAG")]
+    tag: tags::Tag,
     #[command(subcommand)]
     command: Command,
 }
@@ -195,7 +193,7 @@ fn main() {
         Place::Guest => "guest",
         Place::Host => "host",
     };
-    let ctx = record::Context::detect(place, &cli.tag);
+    let ctx = record::Context::detect(place, cli.tag);
     let r = match &cli.command {
         Command::Overhead(a) => run::overhead(&ctx, a.heap, a.pages, a.touch, a.repeats.max(1)),
         Command::Fork(a) => run::fork_latency(&ctx, a.heap, a.thp == OnOff::On, a.repeats.max(1)),

@@ -16,8 +16,9 @@ use cow_demo::workload::{
     send, wait_child, Forked, Heap,
 };
 
-use super::mem::{check_fits, first_touch_ns, recv_u64, send_u64, PageTimes, SplitRegion};
+use super::mem::{check_fits, first_touch_ns, recv_u64, send_u64, written_region, PageTimes};
 use super::record::{params, Context};
+use super::tags::{Bench, Metric};
 
 fn ns(t: Instant) -> u64 {
     t.elapsed().as_nanos() as u64
@@ -90,15 +91,15 @@ pub fn overhead(
         ("touch_pages", json!(touch_pages)),
         ("cpu", json!(cpu)),
     ]);
-    ctx.emit("overhead", "fork", "ns", &p, fork_ns);
-    ctx.emit("overhead", "cow_fault", "ns/page", &p, cow);
-    ctx.emit("overhead", "cow_fault_p10", "ns/page", &p, cow_p10);
-    ctx.emit("overhead", "rewrite", "ns/page", &p, rewrite);
-    ctx.emit("overhead", "first_touch", "ns/page", &p, touch_ns);
-    ctx.emit("overhead", "first_touch_p10", "ns/page", &p, touch_p10);
-    ctx.emit("overhead", "memcpy_4k", "ns/page", &p, memcpy_ns);
+    ctx.emit(Bench::Overhead, Metric::Fork, &p, fork_ns);
+    ctx.emit(Bench::Overhead, Metric::CowFault, &p, cow);
+    ctx.emit(Bench::Overhead, Metric::CowFaultP10, &p, cow_p10);
+    ctx.emit(Bench::Overhead, Metric::Rewrite, &p, rewrite);
+    ctx.emit(Bench::Overhead, Metric::FirstTouch, &p, touch_ns);
+    ctx.emit(Bench::Overhead, Metric::FirstTouchP10, &p, touch_p10);
+    ctx.emit(Bench::Overhead, Metric::Memcpy4k, &p, memcpy_ns);
     if !copies.is_empty() {
-        ctx.emit("overhead", "child_cow_copies", "pages", &p, copies);
+        ctx.emit(Bench::Overhead, Metric::ChildCowCopies, &p, copies);
     }
     Ok(())
 }
@@ -148,10 +149,10 @@ pub fn fork_latency(ctx: &Context, heap_bytes: u64, thp: bool, repeats: usize) -
         ("anon_huge_kb", json!(huge_kb)),
         ("dropped_foreign_forks", json!(foreign)),
     ]);
-    ctx.emit("fork", "fork_user", "ns", &p, user);
+    ctx.emit(Bench::Fork, Metric::ForkUser, &p, user);
     if cs.is_loaded() {
-        ctx.emit("fork", "fork_dup_mmap", "ns", &p, dup);
-        ctx.emit("fork", "fork_gap", "ns", &p, gap);
+        ctx.emit(Bench::Fork, Metric::ForkDupMmap, &p, dup);
+        ctx.emit(Bench::Fork, Metric::ForkGap, &p, gap);
     }
     Ok(())
 }
@@ -172,19 +173,7 @@ pub fn know(
     write_pct: f64,
     repeats: usize,
 ) -> Result<()> {
-    check_fits(
-        (heap_bytes as f64 * (1.0 + write_pct / 100.0)) as u64,
-        "--heap",
-    )?;
-    pin_to_current_cpu()?;
-    let total = (heap_bytes / page_size()) as usize;
-    let chunk = (total / vmas.max(1)).max(1);
-    let region = SplitRegion::new(vmas, chunk)?;
-    for i in 0..region.pages() {
-        region.write(i, 1);
-    }
-    let k = ((region.pages() as f64 * write_pct / 100.0).round() as usize).clamp(1, region.pages());
-    let step = region.pages() / k;
+    let (region, k, step) = written_region(heap_bytes, vmas, write_pct)?;
     let cs = Cowstat::locate();
     let mut buf = vec![1u8; 1 << 20];
     let (mut ready_rx, mut ready_tx) = pipe()?;
@@ -251,11 +240,11 @@ pub fn know(
         ("procs_rows", json!(rows)),
     ]);
     if cs.is_loaded() {
-        ctx.emit("know", "read_procs", "ns", &p, t_procs);
+        ctx.emit(Bench::Know, Metric::ReadProcs, &p, t_procs);
     }
-    ctx.emit("know", "read_smaps", "ns", &p, t_smaps);
-    ctx.emit("know", "read_smaps_rollup", "ns", &p, t_rollup);
-    ctx.emit("know", "read_pid_stat", "ns", &p, t_stat);
+    ctx.emit(Bench::Know, Metric::ReadSmaps, &p, t_smaps);
+    ctx.emit(Bench::Know, Metric::ReadSmapsRollup, &p, t_rollup);
+    ctx.emit(Bench::Know, Metric::ReadPidStat, &p, t_stat);
     Ok(())
 }
 
@@ -322,11 +311,11 @@ pub fn scale(ctx: &Context, procs: usize, total_pages: u64, repeats: usize) -> R
         ("pages_per_proc", json!(k)),
         ("heap_bytes", json!(heap_bytes)),
     ]);
-    ctx.emit("scale", "wall_per_fault", "ns/page", &p, wall);
-    ctx.emit("scale", "child_per_fault", "ns/page", &p, inner);
+    ctx.emit(Bench::Scale, Metric::WallPerFault, &p, wall);
+    ctx.emit(Bench::Scale, Metric::ChildPerFault, &p, inner);
     if cs.is_loaded() {
-        ctx.emit("scale", "global_cow_copies", "pages", &p, copies);
-        ctx.emit("scale", "other_row_copies", "pages", &p, other);
+        ctx.emit(Bench::Scale, Metric::GlobalCowCopies, &p, copies);
+        ctx.emit(Bench::Scale, Metric::OtherRowCopies, &p, other);
     }
     Ok(())
 }
@@ -382,9 +371,9 @@ pub fn fill(ctx: &Context, procs: usize, reads: usize) -> Result<()> {
         ("other_copies_added", json!(spilled)),
         ("procs_bytes", json!(bytes)),
     ]);
-    ctx.emit("fill", "fork_write_exit", "ns", &p, vec![per]);
+    ctx.emit(Bench::Fill, Metric::ForkWriteExit, &p, vec![per]);
     if !t_read.is_empty() {
-        ctx.emit("fill", "read_procs_all", "ns", &p, t_read);
+        ctx.emit(Bench::Fill, Metric::ReadProcsAll, &p, t_read);
     }
     let _ = std::io::stdout().flush();
     Ok(())
