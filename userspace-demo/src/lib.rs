@@ -7,6 +7,7 @@ pub mod error;
 pub mod ktap;
 pub mod procfs;
 pub mod report;
+pub mod top;
 pub mod units;
 pub mod workload;
 
@@ -42,6 +43,7 @@ where
         Command::Stats(a) => commands::stats::run(a),
         Command::Fork(a) => commands::fork::run(a),
         Command::Watch(a) => commands::watch::run(a),
+        Command::Top(a) => commands::top::run(a),
         Command::Snapshot(a) => commands::snapshot::run(a),
     }
 }
