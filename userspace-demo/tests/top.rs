@@ -67,7 +67,7 @@ fn plain_blocks_filtered_and_sorted() {
     let s = stdout_of(cmd_with(&fixture_dir()).args(["top", "0.05", "1", "--comm", "cow"]));
     let lines: Vec<&str> = s.lines().collect();
     assert_eq!(lines.len(), 5, "{s}");
-    assert!(lines[0].contains(" all: copies/s 0  faults/s 0"), "{s}");
+    assert!(lines[0].contains(" all/s: copies 0  faults 0"), "{s}");
     assert!(lines[1].starts_with("    PID COMM             COPY/s"));
     assert!(lines[2].starts_with("    412 cow-demo"));
     assert!(lines[3].starts_with("    413 cow-demo"));

@@ -194,25 +194,21 @@ pub fn table_row(p: &ProcRate, width: usize) -> String {
     line(&fitting(width), |c| (c.cell)(p, c.width))
 }
 
-/// The system-wide line: rates of the whole machine, forks and their mean
-/// `dup_mmap` time in the interval.
+/// The system-wide line: rates of the whole machine, and forks with their
+/// mean `dup_mmap` time.
 pub fn global_line(f: &Frame) -> String {
     let g = &f.global;
     let w = 9;
     let mut s = format!(
-        "all: copies/s {}  faults/s {}  reuses/s {}  zero/s {}  forks {}",
+        "all/s: copies {}  faults {}  reuses {}  zero {}  forks {}",
         fmt_rate(g.per_s.cow_copies, w),
         fmt_rate(g.per_s.wp_faults, w),
         fmt_rate(g.per_s.wp_reuses, w),
         fmt_rate(g.per_s.cow_zero, w),
-        g.forks
+        fmt_rate(g.forks as f64 / f.interval_s, w)
     );
     if g.forks > 0 {
-        let _ = write!(
-            s,
-            " ({} each)",
-            format_ns(g.fork_ns as f64 / g.forks as f64)
-        );
+        let _ = write!(s, " ({} each)", format_ns(g.fork_ns as f64 / g.forks as f64));
     }
     s
 }
@@ -271,13 +267,18 @@ pub fn screen_lines(f: &Frame, v: &View, width: usize, height: usize) -> Vec<Str
 
 /// `lines` as one terminal update: cursor home, each line cleared to its
 /// end, the table header in reverse video, the rest of the screen cleared.
+/// No newline after the last line: on the bottom row it would scroll the
+/// title off the screen.
 pub fn paint(lines: &[String]) -> String {
     let mut s = String::from("\x1b[H");
     for (i, l) in lines.iter().enumerate() {
+        if i > 0 {
+            s.push_str("\r\n");
+        }
         if i == 3 {
-            let _ = write!(s, "\x1b[7m{l}\x1b[0m\x1b[K\r\n");
+            let _ = write!(s, "\x1b[7m{l}\x1b[0m\x1b[K");
         } else {
-            let _ = write!(s, "{l}\x1b[K\r\n");
+            let _ = write!(s, "{l}\x1b[K");
         }
     }
     s.push_str("\x1b[J");
@@ -415,7 +416,7 @@ mod tests {
         );
         assert_eq!(
             l[1],
-            "all: copies/s 1021  faults/s 1021  reuses/s 0  zero/s 0  forks 2 (4.50 ms each)"
+            "all/s: copies 1021  faults 1021  reuses 0  zero 0  forks 2.0 (4.50 ms each)"
         );
         assert!(l[3].starts_with("    PID COMM"));
         assert!(l[23].starts_with("11 more not shown"), "{}", l[23]);
@@ -423,9 +424,9 @@ mod tests {
         assert_eq!(small.len(), 3);
         assert!(small.iter().all(|x| x.chars().count() <= 40));
         let p = paint(&l);
-        assert!(p.starts_with("\x1b[H") && p.ends_with("\x1b[J"));
-        assert!(p.contains("\x1b[7m    PID COMM"));
-        assert_eq!(p.matches("\x1b[K\r\n").count(), 24);
+        assert!(p.starts_with("\x1b[Hcow-demo top  12:00:01") && p.ends_with("q quits\x1b[K\x1b[J"));
+        assert!(p.contains("\r\n\x1b[7m    PID COMM"));
+        assert_eq!(p.matches("\x1b[K\r\n").count(), 23, "no newline after the last line");
     }
 
     #[test]
@@ -437,7 +438,7 @@ mod tests {
         let b = plain_block(&f, 80);
         let lines: Vec<&str> = b.lines().collect();
         assert_eq!(lines.len(), 5);
-        assert!(lines[0].starts_with("12:00:01 all: copies/s 1021"));
+        assert!(lines[0].starts_with("12:00:01 all/s: copies 1021  faults 1021"));
         assert!(lines[2].contains("1021    1021"));
         assert!(lines[3].ends_with(" +"));
         assert_eq!(lines[4], "");
