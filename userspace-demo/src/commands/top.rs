@@ -72,10 +72,7 @@ pub fn run(a: &TopArgs) -> Result<Outcome> {
             });
         }
     }
-    let filter = Filter {
-        pids: a.pid.clone(),
-        comm: a.comm.clone(),
-    };
+    let mut filter = Filter::new(a.pid.clone(), a.comm.clone());
     let mode = if a.json {
         Mode::Json
     } else if a.plain || !term::is_tty(libc::STDOUT_FILENO) {
@@ -131,7 +128,7 @@ pub fn run(a: &TopArgs) -> Result<Outcome> {
             next = Instant::now() + interval;
         }
         let cur = sampler.take()?;
-        let f = frame(&prev, &cur, &filter, a.sort);
+        let f = frame(&prev, &cur, &mut filter, a.sort);
         prev = cur;
         match (&screen, mode) {
             (Some(s), _) => draw(s, &f)?,

@@ -166,16 +166,34 @@ pub struct Filter {
     pub pids: Vec<u32>,
     /// Only commands containing this text.
     pub comm: Option<String>,
+    /// Pids whose command matched once: a row's comm is that of the
+    /// process's latest event, which may be one of its threads (Redis's
+    /// `bio_lazy_free`), so a match sticks.
+    pub comm_seen: HashSet<Option<u32>>,
 }
 
 impl Filter {
-    /// True if `p` passes.
-    pub fn matches(&self, p: &ProcRate) -> bool {
-        (self.pids.is_empty() || p.pid.is_some_and(|pid| self.pids.contains(&pid)))
-            && self
-                .comm
-                .as_ref()
-                .is_none_or(|c| p.comm.contains(c.as_str()))
+    /// A filter on pids (all if empty) and command text.
+    pub fn new(pids: Vec<u32>, comm: Option<String>) -> Self {
+        Filter {
+            pids,
+            comm,
+            comm_seen: HashSet::new(),
+        }
+    }
+
+    /// True if `p` passes; remembers a command match.
+    pub fn matches(&mut self, p: &ProcRate) -> bool {
+        let pid_ok = self.pids.is_empty() || p.pid.is_some_and(|pid| self.pids.contains(&pid));
+        let comm_ok = match &self.comm {
+            None => true,
+            Some(c) if p.comm.contains(c.as_str()) => {
+                self.comm_seen.insert(p.pid);
+                true
+            }
+            Some(_) => self.comm_seen.contains(&p.pid),
+        };
+        pid_ok && comm_ok
     }
 }
 
@@ -308,7 +326,7 @@ pub fn sort(procs: &mut [ProcRate], by: SortKey) {
 }
 
 /// The frame between two samples: rows matched, filtered and sorted.
-pub fn frame(prev: &Snapshot, cur: &Snapshot, filter: &Filter, by: SortKey) -> Frame {
+pub fn frame(prev: &Snapshot, cur: &Snapshot, filter: &mut Filter, by: SortKey) -> Frame {
     // Two reads are never at the same instant; the floor only guards the division.
     let secs = (cur.t - prev.t).max(1e-6);
     let mut procs: Vec<ProcRate> = match_rows(&prev.rows, &cur.rows, secs)
@@ -445,20 +463,15 @@ mod tests {
     #[test]
     fn filters() {
         let v = [pr(3, "redis-server", 1, 1), pr(4, "sh", 1, 1)];
-        let f = Filter {
-            pids: vec![4, 9],
-            comm: None,
-        };
+        let mut f = Filter::new(vec![4, 9], None);
         assert_eq!(v.iter().filter(|p| f.matches(p)).count(), 1);
-        let f = Filter {
-            pids: vec![],
-            comm: Some("redis".into()),
-        };
+        let mut f = Filter::new(vec![], Some("redis".into()));
         assert!(f.matches(&v[0]) && !f.matches(&v[1]));
-        let f = Filter {
-            pids: vec![4],
-            comm: Some("redis".into()),
-        };
+        // The row's comm is now a thread's: pid 3 matched before, so it stays.
+        let thread = pr(3, "bio_lazy_free", 1, 1);
+        assert!(f.matches(&thread));
+        assert!(!f.matches(&pr(5, "bio_lazy_free", 1, 1)));
+        let mut f = Filter::new(vec![4], Some("redis".into()));
         assert!(!f.matches(&v[0]) && !f.matches(&v[1]));
     }
 
@@ -482,7 +495,7 @@ mod tests {
             .unwrap(),
             rows: rows("    10 a 3 3 0 0 0 L\n    11 b 7 7 0 0 0 L\n"),
         };
-        let f = frame(&prev, &cur, &Filter::default(), SortKey::Copies);
+        let f = frame(&prev, &cur, &mut Filter::default(), SortKey::Copies);
         assert_eq!(f.interval_s, 2.0);
         assert_eq!(f.global.delta.cow_copies, 6);
         assert_eq!(f.global.per_s.wp_faults, 5.0);

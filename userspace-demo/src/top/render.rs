@@ -194,9 +194,9 @@ pub fn table_row(p: &ProcRate, width: usize) -> String {
     line(&fitting(width), |c| (c.cell)(p, c.width))
 }
 
-/// The system-wide line: rates of the whole machine, and forks with their
-/// mean `dup_mmap` time.
-pub fn global_line(f: &Frame) -> String {
+/// The system-wide line: rates of the whole machine, then the mean
+/// `dup_mmap` time of the interval's forks if that fits `width`.
+pub fn global_line(f: &Frame, width: usize) -> String {
     let g = &f.global;
     let w = 9;
     let mut s = format!(
@@ -208,7 +208,10 @@ pub fn global_line(f: &Frame) -> String {
         fmt_rate(g.forks as f64 / f.interval_s, w)
     );
     if g.forks > 0 {
-        let _ = write!(s, " ({} each)", format_ns(g.fork_ns as f64 / g.forks as f64));
+        let each = format!(" ({} each)", format_ns(g.fork_ns as f64 / g.forks as f64));
+        if s.len() + each.len() <= width {
+            s.push_str(&each);
+        }
     }
     s
 }
@@ -248,7 +251,12 @@ pub fn screen_lines(f: &Frame, v: &View, width: usize, height: usize) -> Vec<Str
         count(State::New),
         ended
     );
-    let mut out = vec![title, global_line(f), String::new(), table_header(width)];
+    let mut out = vec![
+        title,
+        global_line(f, width),
+        String::new(),
+        table_header(width),
+    ];
     let room = height.saturating_sub(out.len() + 1);
     let shown = f.procs.len().min(room);
     out.extend(f.procs[..shown].iter().map(|p| table_row(p, width)));
@@ -288,7 +296,8 @@ pub fn paint(lines: &[String]) -> String {
 /// The plain-text block of one interval: time and global line, the table,
 /// a blank line.
 pub fn plain_block(f: &Frame, width: usize) -> String {
-    let mut s = clip(&format!("{} {}", f.time, global_line(f)), width);
+    let time = format!("{} ", f.time);
+    let mut s = clip(&(time.clone() + &global_line(f, width - time.len())), width);
     s.push('\n');
     s.push_str(&table_header(width));
     s.push('\n');
@@ -424,9 +433,15 @@ mod tests {
         assert_eq!(small.len(), 3);
         assert!(small.iter().all(|x| x.chars().count() <= 40));
         let p = paint(&l);
-        assert!(p.starts_with("\x1b[Hcow-demo top  12:00:01") && p.ends_with("q quits\x1b[K\x1b[J"));
+        assert!(
+            p.starts_with("\x1b[Hcow-demo top  12:00:01") && p.ends_with("q quits\x1b[K\x1b[J")
+        );
         assert!(p.contains("\r\n\x1b[7m    PID COMM"));
-        assert_eq!(p.matches("\x1b[K\r\n").count(), 23, "no newline after the last line");
+        assert_eq!(
+            p.matches("\x1b[K\r\n").count(),
+            23,
+            "no newline after the last line"
+        );
     }
 
     #[test]
@@ -438,7 +453,11 @@ mod tests {
         let b = plain_block(&f, 80);
         let lines: Vec<&str> = b.lines().collect();
         assert_eq!(lines.len(), 5);
-        assert!(lines[0].starts_with("12:00:01 all/s: copies 1021  faults 1021"));
+        assert_eq!(
+            lines[0],
+            "12:00:01 all/s: copies 1021  faults 1021  reuses 0  zero 0  forks 2.0"
+        );
+        assert!(plain_block(&f, 90).starts_with("12:00:01 all/s: copies 1021  faults 1021  reuses 0  zero 0  forks 2.0 (4.50 ms each)\n"));
         assert!(lines[2].contains("1021    1021"));
         assert!(lines[3].ends_with(" +"));
         assert_eq!(lines[4], "");
