@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use clap::ValueEnum;
 use serde::Serialize;
 
+use crate::counter::Counter;
 use crate::procfs::cowstat::{Counts, ProcRow, Stats};
 
 /// What was read at one instant.
@@ -199,23 +200,11 @@ impl Filter {
 
 /// The global counters of `stats` that `procs` rows also have.
 pub fn stats_counts(s: &Stats) -> Counts {
-    Counts {
-        wp_faults: s.wp_faults,
-        cow_copies: s.cow_copies,
-        cow_zero: s.cow_zero,
-        wp_reuses: s.wp_reuses,
-        thp_wp_faults: s.thp_wp_faults,
-    }
+    Counts::from_columns(Counter::PROCS.map(|c| s[c]))
 }
 
 fn key(c: &Counts) -> [u64; 5] {
-    [
-        c.wp_faults,
-        c.cow_copies,
-        c.cow_zero,
-        c.wp_reuses,
-        c.thp_wp_faults,
-    ]
+    Counter::PROCS.map(|k| c.get(k).unwrap_or(0))
 }
 
 /// `cur - prev`, or all of `cur` if a counter went down: a reset, or a new
@@ -284,43 +273,42 @@ pub fn match_rows(prev: &[ProcRow], cur: &[ProcRow], secs: f64) -> Vec<ProcRate>
     out
 }
 
-fn copies(c: &Counts) -> u64 {
-    c.cow_copies
-}
-fn faults(c: &Counts) -> u64 {
-    c.wp_faults
-}
-fn reuses(c: &Counts) -> u64 {
-    c.wp_reuses
-}
-fn zero(c: &Counts) -> u64 {
-    c.cow_zero
+impl SortKey {
+    /// The counter it sorts by, and whether totals come before the interval's deltas.
+    fn counter(self) -> Option<(Counter, bool)> {
+        Some(match self {
+            SortKey::Copies => (Counter::CowCopies, false),
+            SortKey::Faults => (Counter::WpFaults, false),
+            SortKey::Reuses => (Counter::WpReuses, false),
+            SortKey::Zero => (Counter::CowZero, false),
+            SortKey::CopiesTotal => (Counter::CowCopies, true),
+            SortKey::FaultsTotal => (Counter::WpFaults, true),
+            SortKey::ReusesTotal => (Counter::WpReuses, true),
+            SortKey::ZeroTotal => (Counter::CowZero, true),
+            SortKey::Pid | SortKey::Comm => return None,
+        })
+    }
 }
 
 /// Orders `procs` by `by`: counters descending (the interval's delta, then
 /// the total, or the other way round for the `-total` keys), ties by pid.
 pub fn sort(procs: &mut [ProcRate], by: SortKey) {
     let pid = |p: &ProcRate| p.pid.unwrap_or(u32::MAX);
-    let by_counter = |a: &ProcRate, b: &ProcRate, f: fn(&Counts) -> u64, total_first: bool| {
-        let (ka, kb) = if total_first {
-            ((f(&a.total), f(&a.delta)), (f(&b.total), f(&b.delta)))
-        } else {
-            ((f(&a.delta), f(&a.total)), (f(&b.delta), f(&b.total)))
-        };
-        kb.cmp(&ka).then(pid(a).cmp(&pid(b)))
-    };
     procs.sort_by(|a, b| -> Ordering {
-        match by {
-            SortKey::Copies => by_counter(a, b, copies, false),
-            SortKey::Faults => by_counter(a, b, faults, false),
-            SortKey::Reuses => by_counter(a, b, reuses, false),
-            SortKey::Zero => by_counter(a, b, zero, false),
-            SortKey::CopiesTotal => by_counter(a, b, copies, true),
-            SortKey::FaultsTotal => by_counter(a, b, faults, true),
-            SortKey::ReusesTotal => by_counter(a, b, reuses, true),
-            SortKey::ZeroTotal => by_counter(a, b, zero, true),
-            SortKey::Pid => pid(a).cmp(&pid(b)),
-            SortKey::Comm => a.comm.cmp(&b.comm).then(pid(a).cmp(&pid(b))),
+        match by.counter() {
+            Some((c, total_first)) => {
+                let k = |p: &ProcRate| {
+                    let (d, t) = (p.delta.get(c).unwrap_or(0), p.total.get(c).unwrap_or(0));
+                    if total_first {
+                        (t, d)
+                    } else {
+                        (d, t)
+                    }
+                };
+                k(b).cmp(&k(a)).then(pid(a).cmp(&pid(b)))
+            }
+            None if by == SortKey::Comm => a.comm.cmp(&b.comm).then(pid(a).cmp(&pid(b))),
+            None => pid(a).cmp(&pid(b)),
         }
     });
 }
@@ -342,8 +330,8 @@ pub fn frame(prev: &Snapshot, cur: &Snapshot, filter: &mut Filter, by: SortKey) 
         global: Global {
             delta,
             per_s: Rates::of(&delta, secs),
-            forks: cur.stats.forks.saturating_sub(prev.stats.forks),
-            fork_ns: cur.stats.fork_ns.saturating_sub(prev.stats.fork_ns),
+            forks: cur.stats[Counter::Forks].saturating_sub(prev.stats[Counter::Forks]),
+            fork_ns: cur.stats[Counter::ForkNs].saturating_sub(prev.stats[Counter::ForkNs]),
         },
         procs,
     }
