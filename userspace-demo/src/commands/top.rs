@@ -106,12 +106,14 @@ pub fn run(a: &TopArgs) -> Result<Outcome> {
         ),
         None => {}
     }
+    // Keys only from a terminal: /dev/null would read as end of file at once.
+    let keys = screen.is_some() && term::is_tty(libc::STDIN_FILENO);
     let interval = Duration::from_secs_f64(a.interval);
     let mut next = Instant::now() + interval;
     let mut last: Option<Frame> = None;
     let mut shown = 0u64;
     loop {
-        match term::wait_until(next, screen.is_some()) {
+        match term::wait_until(next, keys) {
             Wake::Quit => break,
             Wake::Resized => {
                 if let (Some(s), Some(f)) = (&screen, &last) {
