@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::cli::TopArgs;
 use crate::commands::{print_out, Outcome};
 use crate::error::{Error, Result};
-use crate::procfs::cowstat::Cowstat;
+use crate::procfs::cowstat::{Cowstat, ProcRow};
 use crate::report::to_json;
 use crate::top::rates::{frame, Filter, Frame};
 use crate::top::render::{paint, plain_block, screen_lines, View, MIN_WIDTH};
@@ -45,6 +45,23 @@ pub fn check_interval_count(interval: f64, count: Option<u64>) -> Result<()> {
     Ok(())
 }
 
+/// A pid with no row may still be a process that has not copied yet; one
+/// that is neither is a typo.
+fn check_pids(pids: &[u32], rows: &[ProcRow]) -> Result<()> {
+    for pid in pids {
+        let has_row = rows.iter().any(|r| r.pid == Some(*pid));
+        if !has_row && !Path::new("/proc").join(pid.to_string()).exists() {
+            return Err(Error::InvalidValue {
+                flag: "--pid",
+                value: pid.to_string(),
+                expected: "no such process, and no row in procs (see `cow-demo stats` or ps)"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Runs the command.
 pub fn run(a: &TopArgs) -> Result<Outcome> {
     check_interval_count(a.interval, a.count)?;
@@ -59,19 +76,7 @@ pub fn run(a: &TopArgs) -> Result<Outcome> {
     cs.require()?;
     let sampler = Sampler::new(cs);
     let mut prev = sampler.take()?;
-    // A pid with no row may still be a process that has not copied yet;
-    // one that is neither is a typo.
-    for pid in &a.pid {
-        let has_row = prev.rows.iter().any(|r| r.pid == Some(*pid));
-        if !has_row && !Path::new("/proc").join(pid.to_string()).exists() {
-            return Err(Error::InvalidValue {
-                flag: "--pid",
-                value: pid.to_string(),
-                expected: "no such process, and no row in procs (see `cow-demo stats` or ps)"
-                    .into(),
-            });
-        }
-    }
+    check_pids(&a.pid, &prev.rows)?;
     let mut filter = Filter::new(a.pid.clone(), a.comm.clone());
     let mode = if a.json {
         Mode::Json
