@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::top::cli::TopArgs;
 use crate::units::{parse_pattern, parse_percent, parse_size, Pattern};
 
 const EXAMPLES: &str = "\
@@ -17,6 +18,7 @@ EXAMPLES:
     cow-demo fork --write-after-exit    # child exits first: K reuses, 0 copies
     cow-demo fork --thp on --pattern stride:512
     cow-demo watch 1 10                 # ten 1-second deltas of the counters
+    cow-demo top                        # copies per second, process by process
     cow-demo snapshot --big-key-update  # Redis BGSAVE: pages copied over time
 
 Exit status: 0 ok, 1 observed != expected, 2 usage or runtime error.
@@ -62,8 +64,12 @@ pub enum Command {
     #[command(after_help = "EXAMPLES:\n    \
         cow-demo watch          # every second until Ctrl-C\n    \
         cow-demo watch 0.5 20   # 20 samples, 500 ms apart\n    \
-        cow-demo watch 1 5 --json")]
+        cow-demo watch 1 5 --json\n    \
+        cow-demo watch --pid 412   # one process, until it ends")]
     Watch(WatchArgs),
+    /// Show copy-on-write rates and totals per process, refreshed like top.
+    #[command(after_help = crate::top::cli::EXAMPLES)]
+    Top(TopArgs),
     /// Redis BGSAVE scenario: fork a child that saves a data set while the parent keeps writing.
     #[command(after_help = "EXAMPLES:\n    \
         cow-demo snapshot\n    \
@@ -155,6 +161,10 @@ pub struct WatchArgs {
     /// Print one JSON object per interval (JSON lines) instead of a table.
     #[arg(long)]
     pub json: bool,
+
+    /// Deltas of this one process (read from /proc/cowstat/pid) until it ends.
+    #[arg(long, short = 'p', value_name = "PID", value_parser = clap::value_parser!(u32).range(1..))]
+    pub pid: Option<u32>,
 }
 
 /// Flags of `snapshot`.
@@ -271,6 +281,16 @@ mod tests {
         ])
         .is_err());
         assert!(Cli::try_parse_from(["cow-demo", "fork", "--write-after-exit"]).is_ok());
+    }
+
+    #[test]
+    fn watch_pid() {
+        let c = Cli::try_parse_from(["cow-demo", "watch", "--pid", "7", "0.5"]).unwrap();
+        let Command::Watch(w) = c.command else {
+            panic!()
+        };
+        assert_eq!((w.pid, w.interval), (Some(7), 0.5));
+        assert!(Cli::try_parse_from(["cow-demo", "watch", "--pid", "0"]).is_err());
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod ktap;
 pub mod procfs;
 pub mod record;
 pub mod report;
+pub mod top;
 pub mod units;
 pub mod workload;
 
@@ -44,6 +45,7 @@ where
         Command::Stats(a) => commands::stats::run(a),
         Command::Fork(a) => commands::fork::run(a),
         Command::Watch(a) => commands::watch::run(a),
+        Command::Top(a) => commands::top::run(a),
         Command::Snapshot(a) => commands::snapshot::run(a),
     }
 }

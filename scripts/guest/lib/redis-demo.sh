@@ -55,6 +55,13 @@ scenario() {
 		tp0_n=$1 tp0_ns=$2
 		ts_listen_start "$ppid"
 	fi
+	# Scenario 2 in text: cow-demo top samples the parent and the BGSAVE
+	# child live (started before the measured window: it never forks).
+	top_pid=""
+	if [ -z "$json" ] && [ "$s" = 2 ]; then
+		cow-demo top --comm redis-server 0.5 >"$RS_DIR/top.txt" 2>/dev/null &
+		top_pid=$!
+	fi
 	read -r up0 _ </proc/uptime
 	rs_bgsave_measured
 	case $bg_reply in "Background saving started") ;;
@@ -70,6 +77,9 @@ scenario() {
 	fi
 	rs_wait_save
 	read -r up1 _ </proc/uptime
+	# One more refresh shows the child's row ended; stopped in the
+	# background so that the figures below are read at once.
+	[ -z "$top_pid" ] || { sleep 0.6; kill "$top_pid"; } &
 	mv "$RS_DIR/dump.rdb" "$RS_DIR/dump-s$s.rdb"
 	fork_us=$(rs_info stats latest_fork_usec)
 	cow=$(rs_info persistence rdb_last_cow_size)
@@ -94,6 +104,7 @@ scenario() {
 	bigkey) live_new=$(rs getrange big:0 0 1) ;;
 	*) live_new=0 ;;
 	esac
+	[ -z "$top_pid" ] || wait "$top_pid"
 	rs_check_dump "dump-s$s.rdb" "$digest_fork" "$s"
 	[ "$kind" = bigkey ] && {
 		rs_start "$RS_CHECK_SOCK" "dump-s$s.rdb"
@@ -148,6 +159,11 @@ scenario() {
 			}
 		else
 			echo "kernel delay accounting: not available (see the note at the top)"
+		fi
+		if [ -n "$top_pid" ]; then
+			echo "live, from \`cow-demo top --comm redis-server 0.5\` during the save"
+			echo "(S: + new, X ended; COMM: the name of the thread that faulted last):"
+			cat "$RS_DIR/top.txt"
 		fi
 		echo "pages now private to the child = parent copies + child copies" \
 			"+ child zero"

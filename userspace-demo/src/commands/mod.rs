@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The subcommands: stats, fork, watch and snapshot.
+//! The subcommands: stats, fork, watch, top and snapshot.
 
 pub mod fork;
 pub mod snapshot;
 pub mod stats;
+pub mod top;
 pub mod watch;
+pub mod watch_pid;
 
 use std::io::Write;
 

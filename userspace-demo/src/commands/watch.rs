@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
-//! `cow-demo watch [interval [count]]`: vmstat-style deltas of /proc/cowstat/stats.
+//! `cow-demo watch [interval [count]]`: vmstat-style deltas of /proc/cowstat/stats
+//! (`--pid`: one process's, in commands/watch_pid.rs).
 
 use std::time::{Duration, Instant};
 
 use crate::cli::WatchArgs;
 use crate::commands::{print_out, Outcome};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::procfs::cowstat::Cowstat;
 use crate::report::{to_json, watch_header, watch_line, WatchSample};
 
@@ -24,19 +25,9 @@ pub fn local_hms() -> String {
 
 /// Runs the command.
 pub fn run(a: &WatchArgs) -> Result<Outcome> {
-    if !(a.interval.is_finite() && a.interval > 0.0 && a.interval <= 86_400.0) {
-        return Err(Error::InvalidValue {
-            flag: "INTERVAL",
-            value: a.interval.to_string(),
-            expected: "expected seconds > 0, like 1 or 0.5".into(),
-        });
-    }
-    if a.count == Some(0) {
-        return Err(Error::InvalidValue {
-            flag: "COUNT",
-            value: "0".into(),
-            expected: "expected a number of samples >= 1".into(),
-        });
+    crate::commands::top::check_interval_count(a.interval, a.count)?;
+    if let Some(pid) = a.pid {
+        return crate::commands::watch_pid::run(a, pid);
     }
     let cs = Cowstat::locate();
     cs.require()?;
