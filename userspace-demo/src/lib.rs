@@ -5,6 +5,7 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod ktap;
+pub mod map;
 pub mod procfs;
 pub mod report;
 pub mod units;
@@ -43,6 +44,7 @@ where
         Command::Fork(a) => commands::fork::run(a),
         Command::Watch(a) => commands::watch::run(a),
         Command::Snapshot(a) => commands::snapshot::run(a),
+        Command::Map(a) => commands::map::run(a),
     }
 }
 

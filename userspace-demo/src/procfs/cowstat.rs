@@ -703,7 +703,8 @@ do_wp_page                   function     write-protect fault
 
     #[test]
     fn procs_state_column() {
-        let text = "    pid comm             wp_faults cow_copies cow_zero wp_reuses thp_wp_faults S
+        let text =
+            "    pid comm             wp_faults cow_copies cow_zero wp_reuses thp_wp_faults S
      66 sh                      45         24        1        18             0 L
      64 exe                     11          5        1         3             0 X
       - <other>                  2          2        0         0             0 -

@@ -423,7 +423,10 @@ impl Report {
         }
         let named = |n: &str| exact.iter().any(|(e, _)| *e == n) || free.contains(&n);
         let mut paired = Vec::new();
-        for (attempts, faults) in [("wp_attempts", "wp_faults"), ("thp_wp_attempts", "thp_wp_faults")] {
+        for (attempts, faults) in [
+            ("wp_attempts", "wp_faults"),
+            ("thp_wp_attempts", "thp_wp_faults"),
+        ] {
             if !named(attempts) {
                 self.eq(
                     format!("global {attempts} delta = {faults} delta (no retries)"),
@@ -1601,7 +1604,10 @@ fn thp_huge_zero(n: u64, pattern: Pattern) -> Result<Verdict> {
         // (do_huge_zero_wp_pmd, inlined into do_huge_pmd_wp_page): no split,
         // no 4 KiB fault. cowstat has no outcome hook for that path yet: it
         // shows the attempt only (docs/kernel-differences.md, row 6).
-        println!("# kernel {}: huge zero page replaced by a new huge page", kernel_release());
+        println!(
+            "# kernel {}: huge zero page replaced by a new huge page",
+            kernel_release()
+        );
         r.global(&w.stats(), &[("thp_wp_attempts", n)], &[]);
         r.eq("vmstat thp_split_pmd delta", 0, w.vm("thp_split_pmd"));
         r.eq(
@@ -2076,13 +2082,21 @@ fn swap_in(k: u64, pattern: Pattern, writer: SwapWriter) -> Result<Verdict> {
             println!("# kernel {}: expecting {reuses} reuses", kernel_release());
             r.global(
                 &w.stats(),
-                &[("wp_faults", reuses), ("wp_reuses", reuses), ("cow_copies", 0)],
+                &[
+                    ("wp_faults", reuses),
+                    ("wp_reuses", reuses),
+                    ("cow_copies", 0),
+                ],
                 &[],
             );
             r.row(
                 "this process",
                 &w.row(my_pid())?,
-                &[("wp_faults", reuses), ("wp_reuses", reuses), ("cow_copies", 0)],
+                &[
+                    ("wp_faults", reuses),
+                    ("wp_reuses", reuses),
+                    ("cow_copies", 0),
+                ],
             );
             r.eq("vmstat pgreuse delta", reuses, w.vm("pgreuse"));
             r.eq("vmstat pswpin delta", k, w.vm("pswpin"));
@@ -2234,7 +2248,11 @@ fn memcg(k: u64, pattern: Pattern, with_swap: bool) -> Result<Verdict> {
         ],
         &[],
     );
-    r.row("child", &row, &[("cow_copies", k), ("wp_faults", k), ("wp_reuses", 0)]);
+    r.row(
+        "child",
+        &row,
+        &[("cow_copies", k), ("wp_faults", k), ("wp_reuses", 0)],
+    );
     r.eq(
         "retries (wp_attempts - wp_faults) = memory.events oom delta",
         oom,
@@ -2366,14 +2384,22 @@ fn two_threads(k: u64, pattern: Pattern) -> Result<Verdict> {
         0,
         status as u64,
     );
-    r.global(&d, &[("cow_copies", k), ("wp_faults", k), ("wp_reuses", 0)], &["wp_attempts"]);
+    r.global(
+        &d,
+        &[("cow_copies", k), ("wp_faults", k), ("wp_reuses", 0)],
+        &["wp_attempts"],
+    );
     r.within(
         "global wp_attempts delta",
         k,
         2 * k,
         d.get("wp_attempts").unwrap_or(0),
     );
-    r.row("child", &row, &[("cow_copies", k), ("wp_faults", k), ("wp_reuses", 0)]);
+    r.row(
+        "child",
+        &row,
+        &[("cow_copies", k), ("wp_faults", k), ("wp_reuses", 0)],
+    );
     r.eq(
         "child's pages exclusive (pagemap)",
         k,
