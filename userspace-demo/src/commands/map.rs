@@ -427,6 +427,10 @@ fn attach(
     }
     let before = scan::children(pid);
     let t = Instant::now();
+    eprintln!(
+        "cow-demo: map: waiting up to {} s for a new child of pid {pid}...",
+        a.wait
+    );
     loop {
         let base = scan::entries(pid, start, end, ps)?;
         let r = row(cs, loaded, pid)?;
