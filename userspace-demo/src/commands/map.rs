@@ -428,14 +428,25 @@ fn attach(
     let before = scan::children(pid);
     let t = Instant::now();
     eprintln!(
-        "cow-demo: map: waiting up to {} s for a new child of pid {pid}...",
-        a.wait
+        "cow-demo: map: waiting up to {} s for a new child of pid {pid} \
+         ({} VMA at {start:#x})...",
+        a.wait,
+        format_bytes(end - start)
     );
+    let mut base = scan::entries(pid, start, end, ps)?;
+    let mut r = row(cs, loaded, pid)?;
+    let mut read_at = Instant::now();
     loop {
-        let base = scan::entries(pid, start, end, ps)?;
-        let r = row(cs, loaded, pid)?;
         if let Some(&c) = scan::children(pid).iter().find(|c| !before.contains(c)) {
             return Ok((c, base, r));
+        }
+        // The base need not be fresh: before the fork the parent's pages
+        // keep their frames; pages it faults in later are taken from the
+        // child. So a base twice a second, a look for the child 20 times.
+        if read_at.elapsed() > Duration::from_millis(500) {
+            base = scan::entries(pid, start, end, ps)?;
+            r = row(cs, loaded, pid)?;
+            read_at = Instant::now();
         }
         if t.elapsed().as_secs_f64() > a.wait {
             return Err(Error::Child(format!(
@@ -444,20 +455,22 @@ fn attach(
                 a.wait
             )));
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 /// Watches an existing process and its child until the child exits.
 fn run_pid(a: &MapArgs, pid: u32, scr: &Screen) -> Result<(MapReport, Grid)> {
     let ps = page_size();
-    let maps_path = format!("/proc/{pid}/maps");
-    let maps = std::fs::read_to_string(&maps_path).map_err(|e| Error::io("read", maps_path, e))?;
-    let (start, end) = scan::largest_anon_vma(&maps).ok_or_else(|| Error::InvalidValue {
-        flag: "--pid",
-        value: pid.to_string(),
-        expected: "expected a process with a private anonymous mapping".into(),
-    })?;
+    let smaps_path = format!("/proc/{pid}/smaps");
+    let smaps =
+        std::fs::read_to_string(&smaps_path).map_err(|e| Error::io("read", smaps_path, e))?;
+    let (start, end) =
+        scan::largest_anon_vma_by_rss(&smaps).ok_or_else(|| Error::InvalidValue {
+            flag: "--pid",
+            value: pid.to_string(),
+            expected: "expected a process with a private anonymous mapping".into(),
+        })?;
     let zero = scan::zero_pfn(ps).ok_or_else(needs_root)?;
     let cs = Cowstat::locate();
     let loaded = cs.is_loaded();

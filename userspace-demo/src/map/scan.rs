@@ -135,19 +135,50 @@ pub fn row(cs: &Cowstat, pid: u32) -> Result<Counts> {
     find_row(&s, pid).map_err(|source| Error::Parse { path: p, source })
 }
 
-/// Children of `pid` (all its threads'), from /proc/PID/task/*/children.
+/// Children of `pid`: processes whose parent it is, from /proc/*/stat
+/// (/proc/PID/task/*/children needs CONFIG_PROC_CHILDREN, often off).
 pub fn children(pid: u32) -> Vec<u32> {
-    let mut v = Vec::new();
-    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
-        return v;
-    };
-    for t in tasks.flatten() {
-        if let Ok(s) = fs::read_to_string(t.path().join("children")) {
-            v.extend(s.split_whitespace().filter_map(|x| x.parse::<u32>().ok()));
-        }
-    }
+    let mut v: Vec<u32> = fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|d| d.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&p| {
+            fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|s| parent_of_stat(&s))
+                == Some(pid)
+        })
+        .collect();
     v.sort_unstable();
     v
+}
+
+/// The parent pid in a /proc/PID/stat line (field 4, after the command
+/// name in parentheses, which may itself contain spaces and parentheses).
+pub fn parent_of_stat(stat: &str) -> Option<u32> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The private writable anonymous VMA with the most resident memory in a
+/// /proc/PID/smaps text (the heap, not a large reservation): (start, end).
+pub fn largest_anon_vma_by_rss(smaps: &str) -> Option<(u64, u64)> {
+    let mut best: Option<((u64, u64), u64)> = None;
+    let mut cur: Option<(u64, u64)> = None;
+    for l in smaps.lines() {
+        if let Some(r) = largest_anon_vma(l) {
+            cur = Some(r);
+        } else if l.contains('-') && l.split_whitespace().nth(1).is_some_and(|p| p.len() == 4) {
+            cur = None; // a VMA that is not private anonymous memory
+        } else if let (Some(r), Some(kb)) = (cur, l.strip_prefix("Rss:")) {
+            let kb: u64 = kb.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+            if best.is_none_or(|(_, b)| kb > b) {
+                best = Some((r, kb));
+            }
+        }
+    }
+    best.filter(|(_, kb)| *kb > 0).map(|(r, _)| r)
 }
 
 /// The largest private writable anonymous VMA in a /proc/PID/maps text:
@@ -213,8 +244,42 @@ mod tests {
     }
 
     #[test]
+    fn heap_by_resident_memory() {
+        let smaps = "\
+7f0000000000-7f0040000000 rw-p 00000000 00:00 0 
+Size:            1048576 kB
+Rss:                2048 kB
+7f0040000000-7f0042000000 rw-p 00000000 00:00 0 
+Size:              32768 kB
+Rss:               24000 kB
+7f0050000000-7f0060000000 r--p 00000000 fe:01 5   /usr/lib/big.so
+Size:             262144 kB
+Rss:              100000 kB
+";
+        assert_eq!(
+            largest_anon_vma_by_rss(smaps),
+            Some((0x7f00_4000_0000, 0x7f00_4200_0000))
+        );
+        assert_eq!(largest_anon_vma_by_rss(""), None);
+    }
+
+    #[test]
+    fn stat_parent() {
+        assert_eq!(parent_of_stat("42 (a b) c) S 7 42 42 0"), Some(7));
+        assert_eq!(parent_of_stat("42 (x) R 1 1"), Some(1));
+        assert_eq!(parent_of_stat("garbage"), None);
+    }
+
+    #[test]
     fn own_children_and_zero_probe() {
         assert!(children(std::process::id()).is_empty());
+        let mut c = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        assert_eq!(children(std::process::id()), [c.id()]);
+        c.kill().unwrap();
+        c.wait().unwrap();
         // Only root sees frame numbers; then the zero page has one.
         if let Some(z) = zero_pfn(4096) {
             assert!(z > 0);
