@@ -100,6 +100,11 @@ pub struct MapArgs {
     /// Print one JSON object at the end instead of the picture.
     #[arg(long)]
     pub json: bool,
+
+    /// Print the final picture once, without colours or redraws (the default
+    /// when stdout is not a terminal or TERM is dumb).
+    #[arg(long)]
+    pub plain: bool,
 }
 
 /// The help's examples.
@@ -122,7 +127,8 @@ struct Screen {
 
 impl Screen {
     fn new(a: &MapArgs) -> Screen {
-        let live = !a.json && std::io::stdout().is_terminal();
+        let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+        let live = !a.json && !a.plain && !dumb && std::io::stdout().is_terminal();
         if live {
             let _ = print_out(ansi::START);
         }
