@@ -123,20 +123,26 @@ other users. Exit status 1 if the picture and cowstat disagree.";
 /// Where frames go.
 struct Screen {
     live: bool,
+    /// The screen was cleared (at the first frame, so an error before it
+    /// leaves the terminal alone).
+    started: std::cell::Cell<bool>,
 }
 
 impl Screen {
     fn new(a: &MapArgs) -> Screen {
         let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
         let live = !a.json && !a.plain && !dumb && std::io::stdout().is_terminal();
-        if live {
-            let _ = print_out(ansi::START);
+        Screen {
+            live,
+            started: false.into(),
         }
-        Screen { live }
     }
 
     fn frame(&self, lines: &[String]) -> Result<()> {
         if self.live {
+            if !self.started.replace(true) {
+                print_out(ansi::START)?;
+            }
             print_out(&ansi::redraw(lines))?;
         }
         Ok(())
@@ -145,7 +151,7 @@ impl Screen {
 
 impl Drop for Screen {
     fn drop(&mut self) {
-        if self.live {
+        if self.started.get() {
             let _ = print_out(ansi::END);
         }
     }
