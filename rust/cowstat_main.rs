@@ -27,9 +27,36 @@
 //! dmesg line naming the function and the kernel version. Optional hooks
 //! that are missing show as `missing` in `probes`; their counters stay 0.
 //!
-//! Callbacks (rust/ftrace.rs) run with preemption off under ftrace's
-//! recursion guard, possibly with page-table locks held: they only bump
-//! atomics and call notrace glue accessors, never sleep, allocate or fault.
+//! # Why the callbacks are sound
+//!
+//! - **Where they run.** An entry callback (rust/ftrace.rs) runs at the
+//!   entry of the hooked function, in that function's context: a page
+//!   fault (process context, `mmap_lock` or the per-VMA lock held, and for
+//!   the `ptep_*`/`pmdp_*` hooks the page-table spinlock), `fork`
+//!   (`wake_up_new_task`) or the reaper (`release_task`). None of the
+//!   hooked functions is called from hard IRQ or NMI context. The
+//!   `dup_mmap` return handler (rust/kretprobe.rs) runs in kprobe context.
+//! - **Preemption and recursion.** The ftrace ops does not set
+//!   `FTRACE_OPS_FL_RECURSION`, so ftrace calls it through its own guard
+//!   (`ftrace_test_recursion_trylock`) with preemption off: a callback
+//!   re-entered on the same CPU in the same context is dropped by ftrace,
+//!   not run. kprobes guard the return handler the same way (a nested hit
+//!   counts as `nmissed`). Preemption off is also the RCU read side that a
+//!   reset waits for (rust/table.rs: bank switch, then `synchronize_rcu`).
+//! - **What they may call.** Atomics on the module's static memory
+//!   (counters, table slots, the exited ring), and the `notrace` accessors
+//!   of rust/glue.c, which read fields of `current` or of the structs that
+//!   the hook's `# Safety` contract names ([`ftrace::EntryHook`]). Never a
+//!   function that sleeps, allocates, faults or takes a sleeping lock. One
+//!   spinlock: `release_task`'s hook takes the retire seqlock's writer
+//!   side, in process context, never nested and never from an interrupt.
+//! - **What they may touch.** Only static module memory and the arguments
+//!   the contract names, valid for the call. Unloading removes `/proc`
+//!   first (waiting for open readers), then detaches the return probe and
+//!   the ftrace ops, each of which waits for handlers in flight, before
+//!   the module's text and data go. If ftrace refuses to detach (it has
+//!   shut itself down after a bug, and no longer calls out), the ops is
+//!   leaked with a WARN rather than freed under it.
 
 use kernel::prelude::*;
 

@@ -40,9 +40,12 @@ pub(crate) enum Event {
     HugetlbCopy,
     /// A hugetlb page was made writable in place.
     HugetlbReuse,
+    /// A write to the huge zero page installed a new huge page (7.x's
+    /// `do_huge_zero_wp_pmd`; 6.12 splits instead: [`Event::ThpSplit`]).
+    ThpZero,
 }
 
-pub(crate) const EVENTS: usize = 15;
+pub(crate) const EVENTS: usize = 16;
 
 impl Event {
     /// Every event, in `/proc/cowstat/stats` order: interface version 1's
@@ -63,9 +66,12 @@ impl Event {
         Event::HugetlbReuse,
         Event::WpAttempt,
         Event::ThpWpAttempt,
+        Event::ThpZero,
     ];
     /// How many of [`Event::ALL`] come before `forks` in `stats`.
     pub(crate) const V1: usize = 7;
+    /// How many of [`Event::ALL`] come before `mm_copies` in `stats`.
+    pub(crate) const BEFORE_MM_COPIES: usize = 15;
 
     /// The fault an outcome usually ends, counted together with it, so a
     /// reader (which reads outcomes first) never sees more outcomes than
@@ -79,7 +85,7 @@ impl Event {
             | Event::CowZero
             | Event::CowKsm
             | Event::CowFile => Some(Event::WpFault),
-            Event::ThpReuse | Event::ThpSplit => Some(Event::ThpWpFault),
+            Event::ThpReuse | Event::ThpSplit | Event::ThpZero => Some(Event::ThpWpFault),
             _ => None,
         }
     }
@@ -102,6 +108,7 @@ impl Event {
             Event::ThpSplit => "thp_splits",
             Event::HugetlbCopy => "hugetlb_copies",
             Event::HugetlbReuse => "hugetlb_reuses",
+            Event::ThpZero => "thp_zero",
         }
     }
 }

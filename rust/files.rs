@@ -70,16 +70,20 @@ fn show_stats(out: &mut SeqFile<'_>, _arg: i64) -> fmt::Result {
     // position.
     let totals = TABLE.totals();
     let (v1, added) = Event::ALL.split_at(Event::V1);
-    for event in v1 {
-        writeln!(out, "{} {}", event.name(), totals.get(*event))?;
-    }
+    let (v2, v3) = added.split_at(Event::BEFORE_MM_COPIES - Event::V1);
+    let events = |out: &mut SeqFile<'_>, events: &[Event]| -> fmt::Result {
+        for event in events {
+            writeln!(out, "{} {}", event.name(), totals.get(*event))?;
+        }
+        Ok(())
+    };
+    events(out, v1)?;
     writeln!(out, "forks {}", FORKS.get())?;
     writeln!(out, "fork_ns {}", FORK_NS.get())?;
-    for event in added {
-        writeln!(out, "{} {}", event.name(), totals.get(*event))?;
-    }
+    events(out, v2)?;
     writeln!(out, "mm_copies {}", MM_COPIES.get())?;
-    writeln!(out, "unshare_untracked {}", UNSHARE.untracked.get())
+    writeln!(out, "unshare_untracked {}", UNSHARE.untracked.get())?;
+    events(out, v3)
 }
 
 /// Writing `0` to `stats` resets everything; only for `CAP_SYS_ADMIN` in

@@ -273,14 +273,14 @@ impl<T: HookTable> Drop for Hooks<T> {
             unsafe { glue::cowstat_ftrace_free(self.ops.as_ptr()) };
             T::claimed().store(false, Ordering::Release);
         } else {
-            // ftrace is dead (it shut itself down after a bug) and may still
-            // reach the ops: never free it. Module text cannot be pinned from
-            // here; a dead ftrace no longer calls out, which is what makes
-            // the unload survivable.
+            // ftrace is dead (it shut itself down after a bug; glue.c has
+            // WARNed): never free the ops it may still hold. Module exit
+            // cannot fail, so the text cannot be pinned from here; a dead
+            // ftrace has stopped calling out, which makes the unload
+            // survivable.
             for hook in T::HOOKS {
                 (hook.status)().state.store(LEAKED, Ordering::Release);
             }
-            pr_err!("ftrace refused to detach the hooks ({}); leaking them\n", ret);
         }
     }
 }

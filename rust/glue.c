@@ -126,7 +126,10 @@ int cowstat_ftrace_register(struct ftrace_ops *ops)
 /* Returns non-zero if ftrace refused; the ops may then still be live. */
 int cowstat_ftrace_unregister(struct ftrace_ops *ops)
 {
-	return unregister_ftrace_function(ops);
+	int ret = unregister_ftrace_function(ops);
+
+	WARN(ret, "cowstat: ftrace refused to detach its hooks (%d); leaking them\n", ret);
+	return ret;
 }
 
 /* Only for an ops that is not registered (never was, or unregistered). */

@@ -18,6 +18,7 @@
 //! | `do_huge_pmd_wp_page` entry | the fault handler | `thp_wp_attempts` |
 //! | `pmdp_set_access_flags` | [`THP_CALLERS`] | `thp_reuses` |
 //! | `__split_huge_pmd` | [`THP_CALLERS`] | `thp_splits` |
+//! | `map_anon_folio_pmd_pf` (7.x only) | [`THP_CALLERS`] | `thp_zero` |
 //! | `wake_up_new_task` | `kernel_clone` | `forks` (a child with its own mm) |
 //! | `dup_mmap` return | `copy_process` | `fork_ns`, fork latency |
 //! | `release_task` | the reaper | ends a process's row (rust/table.rs) |
@@ -74,8 +75,10 @@ pub(crate) static WP_CALLERS: Callers<6> = Callers::new([
     c"wp_pfn_shared",
     c"finish_mkwrite_fault",
 ]);
-/// The huge-PMD write fault (`mm/huge_memory.c`).
-pub(crate) static THP_CALLERS: Callers<1> = Callers::new([c"do_huge_pmd_wp_page"]);
+/// The huge-PMD write fault (`mm/huge_memory.c`; 7.x's
+/// `do_huge_zero_wp_pmd` is static, and inlined into it on Debian's kernel).
+pub(crate) static THP_CALLERS: Callers<2> =
+    Callers::new([c"do_huge_pmd_wp_page", c"do_huge_zero_wp_pmd"]);
 /// The hugetlb write fault (`mm/hugetlb.c`).
 pub(crate) static HUGETLB_CALLERS: Callers<3> = Callers::new([
     c"hugetlb_wp",
@@ -105,7 +108,7 @@ impl HookTable for EntryHooks {
 }
 
 /// The hooks of [`EntryHooks`]; hook `i` uses per-CPU hit counter `i`.
-pub(crate) const ENTRY_HOOKS: [HookInfo; 9] = [
+pub(crate) const ENTRY_HOOKS: [HookInfo; 10] = [
     HookInfo::of::<DoWpPage>(),
     HookInfo::of::<PtepClearFlush>(),
     HookInfo::of::<PtepSetAccessFlags>(),
@@ -115,6 +118,7 @@ pub(crate) const ENTRY_HOOKS: [HookInfo; 9] = [
     HookInfo::of::<SplitHugePmd>(),
     HookInfo::of::<WakeUpNewTask>(),
     HookInfo::of::<ReleaseTask>(),
+    HookInfo::of::<MapAnonFolioPmdPf>(),
 ];
 
 /// The return probe's state, for `/proc/cowstat/probes`.
@@ -318,6 +322,28 @@ unsafe impl EntryHook for SplitHugePmd {
     fn entry(call: &Call) {
         if THP_CALLERS.contains(call.caller()) {
             record(&Current::get(), Event::ThpSplit);
+        }
+    }
+}
+
+/// `void map_anon_folio_pmd_pf(struct folio *, pmd_t *, struct
+/// vm_area_struct *, unsigned long haddr)` (7.x): from the huge-PMD write
+/// fault, `do_huge_zero_wp_pmd` maps the new huge page that replaces the
+/// huge zero page. Not in 6.12, which splits the huge zero PMD instead.
+pub(crate) struct MapAnonFolioPmdPf;
+
+// SAFETY: `entry` reads no argument.
+unsafe impl EntryHook for MapAnonFolioPmdPf {
+    const FUNCTION: &'static CStr = c"map_anon_folio_pmd_pf";
+    const REQUIRED: bool = false;
+    const COUNTS: &'static str = "thp_zero (7.x)";
+    hook_status!(9);
+
+    fn entry(call: &Call) {
+        // Its other caller, the first-touch THP fault, is not a write
+        // fault on a present PMD.
+        if THP_CALLERS.contains(call.caller()) {
+            record(&Current::get(), Event::ThpZero);
         }
     }
 }

@@ -60,7 +60,7 @@ wrapped=$(awk 'NR > 1 { for (i = 3; i <= NF; i++) if ($i !~ /^[0-9]+$/ || length
 ktap_expect_eq "no_negative_or_wrapped_values" 0 "$wrapped"
 
 # --- 3. bad input (fixed seed, bounded) ---
-cowstat-fuzz 2000 >/tmp/fuzz.out; st=$?; sed "s/^/    /" /tmp/fuzz.out
+cowstat-fuzz 10000 >/tmp/fuzz.out; st=$?; sed "s/^/    /" /tmp/fuzz.out
 ktap_result $st "fuzz_suite_passes"
 stat_read forks
 f0=$STAT

@@ -109,12 +109,11 @@ by_era thp_split_then_child_exit_later_writes \
 
 # 7. A write to the huge zero page (a 2 MiB THP region that was only read).
 # 6.12 splits the PMD and breaks one 4 KiB zero page; 7.x allocates a whole
-# new THP (do_huge_zero_wp_pmd). cowstat has no hook for the 7.x outcome:
-# only thp_wp_attempts moves there.
+# new THP (do_huge_zero_wp_pmd), which cowstat counts as thp_zero.
 zero="status:0 read_mapped_huge_zero_page:1 rss_kb_after_read:0 stats_thp_wp_attempts:1"
 o=$(run huge-zero)
 by_era huge_zero_page_write \
-	"$zero thp_wp_faults:1 stats_thp_splits:1 wp_faults:1 cow_zero:1 vmstat_thp_split_pmd:1 vmstat_thp_fault_alloc:0 rss_kb_after_write:4 anon_huge_kb_after_write:0 distinct_frames_after_write:2" \
-	"$zero thp_wp_faults:0 stats_thp_splits:0 wp_faults:0 cow_zero:0 vmstat_thp_split_pmd:0 vmstat_thp_fault_alloc:1 rss_kb_after_write:2048 anon_huge_kb_after_write:2048 distinct_frames_after_write:512" "$o"
+	"$zero thp_wp_faults:1 stats_thp_zero:0 stats_thp_splits:1 wp_faults:1 cow_zero:1 vmstat_thp_split_pmd:1 vmstat_thp_fault_alloc:0 rss_kb_after_write:4 anon_huge_kb_after_write:0 distinct_frames_after_write:2" \
+	"$zero thp_wp_faults:1 stats_thp_zero:1 stats_thp_splits:0 wp_faults:0 cow_zero:0 vmstat_thp_split_pmd:0 vmstat_thp_fault_alloc:1 rss_kb_after_write:2048 anon_huge_kb_after_write:2048 distinct_frames_after_write:512" "$o"
 
 ktap_finished

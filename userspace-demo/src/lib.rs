@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod counter;
 pub mod error;
 pub mod ktap;
 pub mod map;

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
+use cow_demo::counter::Counter;
 use cow_demo::error::{Error, Result};
 use cow_demo::procfs::cowstat::{find_row, read_file_into, Cowstat, Stats};
 use cow_demo::procfs::smaps;
@@ -121,9 +122,9 @@ pub fn fork_latency(ctx: &Context, heap_bytes: u64, thp: bool, repeats: usize) -
                 user.push(f as f64);
                 if let (Some(b), Some(a)) = (before, stats_if(&cs)?) {
                     let d = a.delta(&b);
-                    if d.forks == 1 {
-                        dup.push(d.fork_ns as f64);
-                        gap.push(f as f64 - d.fork_ns as f64);
+                    if d[Counter::Forks] == 1 {
+                        dup.push(d[Counter::ForkNs] as f64);
+                        gap.push(f as f64 - d[Counter::ForkNs] as f64);
                     } else {
                         // Another process forked in the window: the sample
                         // cannot be attributed, so it is dropped (and counted).
@@ -312,7 +313,7 @@ pub fn scale(ctx: &Context, procs: usize, total_pages: u64, repeats: usize) -> R
         wall.push(w as f64 / (procs as u64 * k) as f64);
         inner.push(sum as f64 / (procs as u64 * k) as f64);
         if let (Some(b), Some(a)) = (before, stats_if(&cs)?) {
-            copies.push(a.delta(&b).cow_copies as f64);
+            copies.push(a.delta(&b)[Counter::CowCopies] as f64);
             other.push(other_row(&cs)?.saturating_sub(other_before) as f64);
         }
     }

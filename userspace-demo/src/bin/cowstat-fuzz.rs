@@ -4,9 +4,12 @@
 //!
 //! Writes random bytes, over-long buffers, partial writes and writes at
 //! offsets to `stats`; writes to the read-only files; reads every file with
-//! tiny buffers, odd offsets and lseek. Expected: `EINVAL` for every bad
+//! tiny buffers, odd offsets and lseek. Writes random bytes and random
+//! numbers to `pid` on one descriptor and reads it back after each. Expected:
+//! `EINVAL` for every bad
 //! write to `stats` (`ESPIPE` for pwrite), `EIO` for writes to the read-only
-//! files (root can open them), reads that
+//! files (root can open them), `EINVAL` or `ESRCH` for a bad pid (and the
+//! previous pid's row stays selected), reads that
 //! reassemble the same text, and no reset (the `forks` counter, which only
 //! this test could move, and it never forks, stays put).
 
@@ -18,7 +21,7 @@ use cow_demo::ktap::Ktap;
 use cow_demo::workload::Rng;
 
 const DIR: &str = "/proc/cowstat";
-const FILES: [&str; 4] = ["stats", "procs", "probes", "fork_latency"];
+const FILES: [&str; 6] = ["stats", "procs", "probes", "fork_latency", "self", "pid"];
 
 fn forks() -> u64 {
     std::fs::read_to_string(format!("{DIR}/stats"))
@@ -84,12 +87,92 @@ fn read_chunked(path: &str, chunk: usize) -> std::io::Result<Vec<u8>> {
     }
 }
 
+/// The pid shown by a `pid` read (its one row), if any.
+fn shown_pid(text: &[u8]) -> Option<u32> {
+    let text = std::str::from_utf8(text).ok()?;
+    let mut rows = text.lines().skip(1);
+    let row = rows.next()?;
+    if rows.next().is_some() {
+        return Some(u32::MAX); // more than one row: always wrong
+    }
+    row.split_whitespace().next()?.parse().ok()
+}
+
+/// `iterations` writes to `pid` on one descriptor, each followed by a read
+/// of it: random bytes, random numbers (mostly without a process), our own
+/// pid and pid 1. A write is accepted only for a pid with a row, and then
+/// that row is shown; a refused one (`EINVAL`, `ESRCH`) keeps the previous
+/// pid's row.
+fn pid_writes(t: &mut Ktap, rng: &mut Rng, iterations: u32) {
+    let path = format!("{DIR}/pid");
+    let mut fh = match OpenOptions::new().read(true).write(true).open(&path) {
+        Ok(fh) => fh,
+        Err(e) => {
+            t.result(
+                false,
+                "pid_writes_select_or_refuse",
+                &[format!("{path}: {e}")],
+            );
+            return;
+        }
+    };
+    let me = std::process::id();
+    let (mut selected, mut wrong, mut accepted) = (None::<u32>, Vec::new(), 0u32);
+    let mut buf = vec![0u8; 4096];
+    for i in 0..iterations {
+        let input: Vec<u8> = match i % 4 {
+            0 => random_bad_input(rng),
+            1 => format!("{}\n", rng.below(1 << 22)).into_bytes(),
+            2 => format!("{me}").into_bytes(),
+            _ => format!("{}", 1 + rng.below(64)).into_bytes(),
+        };
+        let errno = match fh.write(&input) {
+            Ok(n) if n == input.len() => 0,
+            Ok(_) => -2,
+            Err(e) => e.raw_os_error().unwrap_or(-1),
+        };
+        let number = std::str::from_utf8(&input)
+            .ok()
+            .and_then(|s| s.strip_suffix('\n').unwrap_or(s).parse::<u32>().ok());
+        match errno {
+            0 => {
+                accepted += 1;
+                selected = number;
+            }
+            libc::EINVAL | libc::ESRCH => {}
+            _ => {
+                if wrong.len() < 3 {
+                    wrong.push(format!("{input:?} -> errno {errno}"));
+                }
+            }
+        }
+        let shown = fh.read_at(&mut buf, 0).map(|n| shown_pid(&buf[..n]));
+        let ok = match (&shown, selected) {
+            (Ok(s), Some(p)) => *s == Some(p),
+            (Ok(s), None) => s.is_none(),
+            (Err(_), _) => false,
+        };
+        if !ok && wrong.len() < 3 {
+            wrong.push(format!(
+                "after {input:?}: selected {selected:?}, shown {shown:?}"
+            ));
+        }
+    }
+    t.result(
+        wrong.is_empty() && accepted > 0,
+        "pid_writes_select_or_refuse",
+        &[format!(
+            "{iterations} writes, {accepted} accepted; unexpected: {wrong:?}"
+        )],
+    );
+}
+
 fn main() {
     let iterations: u32 = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(2000);
-    let mut t = Ktap::start(9);
+    let mut t = Ktap::start(10);
     let mut rng = Rng::new(0xC0_57A7);
     let before = forks();
 
@@ -149,6 +232,8 @@ fn main() {
         &[format!("errnos {split:?}")],
     );
 
+    pid_writes(&mut t, &mut rng, iterations);
+
     t.result(
         forks() == before,
         "bad_input_changes_nothing",
@@ -158,7 +243,7 @@ fn main() {
     // Root may open them for writing (CAP_DAC_OVERRIDE), but the files
     // have no write handler, so every write fails with EIO.
     let mut ro = Vec::new();
-    for f in &FILES[1..] {
+    for f in FILES.iter().filter(|f| !matches!(**f, "stats" | "pid")) {
         let e = match OpenOptions::new().write(true).open(format!("{DIR}/{f}")) {
             Ok(mut fh) => fh
                 .write(b"0")

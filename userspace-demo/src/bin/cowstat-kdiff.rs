@@ -18,9 +18,11 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
+use cow_demo::counter::Counter;
 use cow_demo::error::{Error, Result};
-use cow_demo::procfs::cowstat::{find_row, read_file_into, Counts, Cowstat};
+use cow_demo::procfs::cowstat::{find_row, stats_value, Counts, Cowstat, PROCS_BUF};
 use cow_demo::procfs::smaps;
+use cow_demo::procfs::window::WindowFile;
 use cow_demo::workload::{
     exit_child, fork, page_size, pin_to_current_cpu, pipe, prefault_stack, recv, send, wait_child,
     Forked, Heap,
@@ -169,66 +171,36 @@ fn pfns(addr: u64, n: u64) -> Result<Vec<u64>> {
         .collect())
 }
 
-/// Files read inside a measurement window: buffers allocated and written
-/// beforehand, so reading allocates nothing and faults on nothing.
+/// The files read at each end of a measurement window.
 struct Window {
-    procs: PathBuf,
-    buf: [Vec<u8>; 3],
-    len: [usize; 3],
+    procs: WindowFile,
+    vmstat: WindowFile,
+    stats: WindowFile,
 }
-
-const PROCS: usize = 0;
-const VMSTAT: usize = 1;
-const STATS: usize = 2;
 
 impl Window {
     fn new(cs: &Cowstat) -> Self {
         Window {
-            procs: cs.path("procs"),
-            buf: [vec![1u8; 1 << 20], vec![1u8; 64 << 10], vec![1u8; 16 << 10]],
-            len: [0; 3],
+            procs: WindowFile::new(cs.path("procs"), PROCS_BUF),
+            vmstat: WindowFile::new("/proc/vmstat", 64 << 10),
+            stats: WindowFile::new(cs.path("stats"), 16 << 10),
         }
     }
 
-    /// Writes every page of the buffers and of `self` (after a fork they are
-    /// write-protected: the window must not take their faults).
+    /// Prepares the buffers and the stack (see [`WindowFile::prefault`]).
     fn prefault(&mut self) {
-        // SAFETY: valid, aligned fields of self; volatile so the stores happen.
-        unsafe { std::ptr::write_volatile(&mut self.len, [0; 3]) };
-        for b in self.buf.iter_mut() {
-            for i in (0..b.len()).step_by(512) {
-                // SAFETY: i < len.
-                unsafe { std::ptr::write_volatile(b.as_mut_ptr().add(i), 0) };
-            }
-        }
+        self.procs.prefault();
+        self.vmstat.prefault();
+        self.stats.prefault();
         prefault_stack();
     }
 
-    /// Reads procs, /proc/vmstat and /proc/cowstat/stats into `into`.
-    fn read(&mut self, into: &mut [Vec<u8>; 3], lens: &mut [usize; 3]) -> Result<()> {
-        let paths: [&Path; 3] = [
-            &self.procs,
-            Path::new("/proc/vmstat"),
-            Path::new("/proc/cowstat/stats"),
-        ];
-        for i in 0..3 {
-            lens[i] = read_file_into(paths[i], &mut into[i])?.len();
-        }
+    /// Reads procs, /proc/vmstat and stats.
+    fn read(&mut self) -> Result<()> {
+        self.procs.read()?;
+        self.vmstat.read()?;
+        self.stats.read()?;
         Ok(())
-    }
-
-    /// Snapshot "before": into self's buffers.
-    fn before(&mut self) -> Result<()> {
-        let mut b = std::mem::take(&mut self.buf);
-        let mut l = [0; 3];
-        let r = self.read(&mut b, &mut l);
-        self.buf = b;
-        self.len = l;
-        r
-    }
-
-    fn text(&self, i: usize) -> &str {
-        std::str::from_utf8(&self.buf[i][..self.len[i]]).unwrap_or("")
     }
 }
 
@@ -244,18 +216,18 @@ impl Deltas {
         field(&self.vmstat.1, name).saturating_sub(field(&self.vmstat.0, name))
     }
 
-    fn stat(&self, name: &str) -> u64 {
-        field(&self.stats.1, name).saturating_sub(field(&self.stats.0, name))
+    fn stat(&self, c: Counter) -> u64 {
+        let v = |t: &str| stats_value(t, c).unwrap_or(0);
+        v(&self.stats.1).saturating_sub(v(&self.stats.0))
     }
 
     fn print(&self) {
-        out("cow_copies", self.row.cow_copies);
-        out("wp_reuses", self.row.wp_reuses);
-        out("wp_faults", self.row.wp_faults);
-        out("cow_zero", self.row.cow_zero);
-        out("thp_wp_faults", self.row.thp_wp_faults);
-        for s in ["thp_wp_attempts", "thp_splits", "thp_reuses"] {
-            out(&format!("stats_{s}"), self.stat(s));
+        use Counter::*;
+        for c in [CowCopies, WpReuses, WpFaults, CowZero, ThpWpFaults] {
+            out(c.name(), self.row.get(c).unwrap_or(0));
+        }
+        for c in [ThpWpAttempts, ThpSplits, ThpReuses, ThpZero] {
+            out(&format!("stats_{c}"), self.stat(c));
         }
         for v in ["pgreuse", "thp_fault_alloc", "thp_split_pmd"] {
             out(&format!("vmstat_{v}"), self.vm(v));
@@ -265,21 +237,21 @@ impl Deltas {
 
 /// Runs `work` between two snapshots; `w` must be prefaulted.
 fn measure(w: &mut Window, after: &mut Window, work: impl FnOnce()) -> Result<Deltas> {
-    w.before()?;
+    w.read()?;
     work();
-    after.before()?;
+    after.read()?;
     let pid = std::process::id();
     let parse = |x: &Window| {
-        find_row(x.text(PROCS), pid).map_err(|source| Error::Parse {
-            path: x.procs.clone(),
+        find_row(x.procs.text(), pid).map_err(|source| Error::Parse {
+            path: x.procs.path().to_path_buf(),
             source,
         })
     };
     let row = parse(after)?.delta(&parse(w)?);
     Ok(Deltas {
         row,
-        vmstat: (w.text(VMSTAT).into(), after.text(VMSTAT).into()),
-        stats: (w.text(STATS).into(), after.text(STATS).into()),
+        vmstat: (w.vmstat.text().into(), after.vmstat.text().into()),
+        stats: (w.stats.text().into(), after.stats.text().into()),
     })
 }
 
@@ -425,7 +397,7 @@ fn thp_split_exit(k: u64) -> Result<()> {
     println!("# phase 1: the child alive, the parent writes page 0 of each huge page");
     out("phase1_thp_wp_faults", d.row.thp_wp_faults);
     out("phase1_cow_copies", d.row.cow_copies);
-    out("phase1_stats_thp_splits", d.stat("thp_splits"));
+    out("phase1_stats_thp_splits", d.stat(Counter::ThpSplits));
     let sm = smaps::read_range(None, heap.addr(), heap.end())?;
     out("phase1_anon_huge_kb_after", sm.anon_huge_kb);
     send(&mut to_child_w, b"x")?;

@@ -20,7 +20,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use cow_demo::procfs::cowstat::{parse_proc_line, Counts};
+use cow_demo::counter::Counter;
+use cow_demo::procfs::cowstat::{parse_proc_line, read_all_into, stats_value, Counts};
 use cow_demo::procfs::{pagemap, smaps};
 use cow_demo::workload::{page_size, pipe, prefault_stack, recv, send, Heap};
 
@@ -207,18 +208,7 @@ fn read_into<'b>(path: &str, buf: &'b mut [u8]) -> io::Result<&'b str> {
 }
 
 fn read_fd<'b>(f: &mut File, buf: &'b mut [u8]) -> io::Result<&'b str> {
-    let mut n = 0;
-    loop {
-        if n == buf.len() {
-            return Err(io::Error::other("file larger than the buffer"));
-        }
-        match f.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+    let n = read_all_into(f, buf)?;
     std::str::from_utf8(&buf[..n]).map_err(|_| io::Error::other("not UTF-8"))
 }
 
@@ -982,20 +972,13 @@ fn storm(secs: u64, writers: u64, pages: u64, zero_page: bool, resets: bool) -> 
         }
         stats.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
         let s = read_fd(&mut stats, &mut sbuf).map_err(|e| e.to_string())?;
-        let get = |name: &str| {
-            s.lines()
-                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        if get("cow_copies") > get("wp_faults") {
+        let get = |c| stats_value(s, c).unwrap_or(0);
+        let (copies, faults) = (get(Counter::CowCopies), get(Counter::WpFaults));
+        if copies > faults {
             bad_stats += 1;
             if shown < 5 {
                 shown += 1;
-                println!(
-                    "# bad stats: wp_faults {} cow_copies {}",
-                    get("wp_faults"),
-                    get("cow_copies")
-                );
+                println!("# bad stats: wp_faults {faults} cow_copies {copies}");
             }
         }
     }

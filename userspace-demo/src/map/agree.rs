@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::classify::{Events, Tally};
+use crate::counter::Counter;
 use crate::procfs::cowstat::Counts;
 
 /// How the two numbers must relate.
@@ -37,18 +38,18 @@ pub struct Agreement {
 }
 
 /// Map event, cowstat counter, words for the line.
-const KINDS: [(&str, &str); 4] = [
-    ("cow_copies", "pages copied by"),
-    ("cow_zero", "zero pages filled by"),
-    ("wp_reuses", "pages reused by"),
-    ("thp_wp_faults", "huge pages split by"),
+const KINDS: [(Counter, &str); 4] = [
+    (Counter::CowCopies, "pages copied by"),
+    (Counter::CowZero, "zero pages filled by"),
+    (Counter::WpReuses, "pages reused by"),
+    (Counter::ThpWpFaults, "huge pages split by"),
 ];
 
-fn event(e: &Events, counter: &str) -> u64 {
+fn event(e: &Events, counter: Counter) -> u64 {
     match counter {
-        "cow_copies" => e.copies,
-        "cow_zero" => e.zero,
-        "wp_reuses" => e.reuses,
+        Counter::CowCopies => e.copies,
+        Counter::CowZero => e.zero,
+        Counter::WpReuses => e.reuses,
         _ => e.thp_splits,
     }
 }
@@ -72,7 +73,7 @@ pub fn compare(
                 Relation::Equal => map > 0 || cowstat.unwrap_or(0) > 0,
                 Relation::AtMost => map > 0,
             };
-            if counter != "cow_copies" && !seen {
+            if counter != Counter::CowCopies && !seen {
                 continue;
             }
             let ok = cowstat.map(|n| match relation {
@@ -81,7 +82,7 @@ pub fn compare(
             });
             v.push(Agreement {
                 who,
-                counter,
+                counter: counter.info().name,
                 map,
                 cowstat,
                 relation,
@@ -97,7 +98,7 @@ impl Agreement {
     pub fn line(&self) -> String {
         let words = KINDS
             .iter()
-            .find(|(c, _)| *c == self.counter)
+            .find(|(c, _)| c.info().name == self.counter)
             .map_or("", |k| k.1);
         let head = format!("map: {} {words} {}", self.map, self.who);
         match (self.cowstat, self.ok, self.relation) {

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::counter::Counter;
 use crate::error::{Error, ParseError, Result};
+use crate::procfs::window::WindowFile;
 
 /// Where the module puts its files.
 pub const DEFAULT_DIR: &str = "/proc/cowstat";
@@ -31,36 +33,42 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// Counter names in `procs` column order.
-    pub const NAMES: [&'static str; 5] = [
-        "cow_copies",
-        "wp_faults",
-        "wp_reuses",
-        "cow_zero",
-        "thp_wp_faults",
-    ];
+    /// The counters in `procs` column order.
+    pub fn from_columns(v: [u64; 5]) -> Counts {
+        let mut c = Counts::default();
+        for (counter, value) in Counter::PROCS.into_iter().zip(v) {
+            *c.slot(counter).expect("a procs column") = value;
+        }
+        c
+    }
+
+    fn slot(&mut self, c: Counter) -> Option<&mut u64> {
+        Some(match c {
+            Counter::WpFaults => &mut self.wp_faults,
+            Counter::CowCopies => &mut self.cow_copies,
+            Counter::CowZero => &mut self.cow_zero,
+            Counter::WpReuses => &mut self.wp_reuses,
+            Counter::ThpWpFaults => &mut self.thp_wp_faults,
+            _ => return None,
+        })
+    }
 
     /// `self - before`, per counter (saturating: a reset in between gives 0).
     pub fn delta(&self, before: &Counts) -> Counts {
-        Counts {
-            wp_faults: self.wp_faults.saturating_sub(before.wp_faults),
-            cow_copies: self.cow_copies.saturating_sub(before.cow_copies),
-            cow_zero: self.cow_zero.saturating_sub(before.cow_zero),
-            wp_reuses: self.wp_reuses.saturating_sub(before.wp_reuses),
-            thp_wp_faults: self.thp_wp_faults.saturating_sub(before.thp_wp_faults),
+        let mut d = *self;
+        for c in Counter::PROCS {
+            let b = before.get(c).unwrap_or(0);
+            if let Some(v) = d.slot(c) {
+                *v = v.saturating_sub(b);
+            }
         }
+        d
     }
 
-    /// The counter called `name` (one of [`Counts::NAMES`]).
-    pub fn get(&self, name: &str) -> Option<u64> {
-        Some(match name {
-            "wp_faults" => self.wp_faults,
-            "cow_copies" => self.cow_copies,
-            "cow_zero" => self.cow_zero,
-            "wp_reuses" => self.wp_reuses,
-            "thp_wp_faults" => self.thp_wp_faults,
-            _ => return None,
-        })
+    /// The value of `c`; `None` if `procs` has no such column.
+    pub fn get(&self, c: Counter) -> Option<u64> {
+        let mut copy = *self;
+        copy.slot(c).map(|v| *v)
     }
 }
 
@@ -78,84 +86,94 @@ pub struct ProcRow {
     pub exited: bool,
 }
 
-/// The global counters of `stats`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// The global counters of `stats`, by [`Counter`]; names a newer module
+/// adds that this crate does not know are kept in `extra`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Write faults on a present write-protected PTE.
-    pub wp_faults: u64,
-    /// Pages copied.
-    pub cow_copies: u64,
-    /// Zero-page breaks.
-    pub cow_zero: u64,
-    /// Reuses (no copy).
-    pub wp_reuses: u64,
-    /// Write faults on shared mappings.
-    pub wp_shared: u64,
-    /// GUP unshare copies.
-    pub cow_unshare: u64,
-    /// Huge-PMD write faults.
-    pub thp_wp_faults: u64,
-    /// Address-space duplications.
-    pub forks: u64,
-    /// Nanoseconds spent in dup_mmap.
-    pub fork_ns: u64,
-    /// Counters added by later interface versions, by name.
-    #[serde(flatten)]
+    values: [u64; Counter::COUNT],
+    /// Which of the counters after interface version 1's the file had.
+    seen: [bool; Counter::COUNT],
+    /// Counters this crate does not know, by name.
     pub extra: BTreeMap<String, u64>,
 }
 
 impl Stats {
-    /// All counters as (name, value) in file order (known ones first).
-    pub fn entries(&self) -> Vec<(String, u64)> {
-        let mut v: Vec<(String, u64)> = [
-            ("wp_faults", self.wp_faults),
-            ("cow_copies", self.cow_copies),
-            ("cow_zero", self.cow_zero),
-            ("wp_reuses", self.wp_reuses),
-            ("wp_shared", self.wp_shared),
-            ("cow_unshare", self.cow_unshare),
-            ("thp_wp_faults", self.thp_wp_faults),
-            ("forks", self.forks),
-            ("fork_ns", self.fork_ns),
-        ]
-        .iter()
-        .map(|(n, v)| (n.to_string(), *v))
-        .collect();
-        v.extend(self.extra.iter().map(|(n, v)| (n.clone(), *v)));
-        v
+    /// Sets counter `c` (as if the file had a line for it).
+    pub fn set(&mut self, c: Counter, v: u64) {
+        self.values[c.index()] = v;
+        self.seen[c.index()] = true;
     }
 
-    /// The counter called `name`, typed or in `extra` (interface version 2
-    /// adds `cow_ksm`, `cow_file`, `thp_reuses`, `thp_splits`,
-    /// `hugetlb_copies`, `hugetlb_reuses`, `mm_copies`, `unshare_untracked`);
-    /// `None` if this module does not report it.
-    pub fn get(&self, name: &str) -> Option<u64> {
-        self.entries()
-            .into_iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v)
+    /// The value of `c`; `None` if this module does not report it (a
+    /// counter added after interface version 1 on an older module).
+    pub fn get(&self, c: Counter) -> Option<u64> {
+        (c.is_v1() || self.seen[c.index()]).then_some(self.values[c.index()])
+    }
+
+    /// The counter called `name`, known or in `extra`.
+    pub fn by_name(&self, name: &str) -> Option<u64> {
+        match Counter::from_name(name) {
+            Some(c) => self.get(c),
+            None => self.extra.get(name).copied(),
+        }
+    }
+
+    /// All counters as (name, value): interface version 1's in file order,
+    /// then the rest by name.
+    pub fn entries(&self) -> Vec<(&str, u64)> {
+        let (v1, later) = Counter::ALL.split_at(Counter::V1);
+        let mut rest: BTreeMap<&str, u64> = later
+            .iter()
+            .filter_map(|c| Some((c.name(), self.get(*c)?)))
+            .collect();
+        rest.extend(self.extra.iter().map(|(n, v)| (n.as_str(), *v)));
+        v1.iter()
+            .map(|c| (c.name(), self[*c]))
+            .chain(rest)
+            .collect()
     }
 
     /// `self - before` for every counter (saturating).
     pub fn delta(&self, before: &Stats) -> Stats {
-        let d = |a: u64, b: u64| a.saturating_sub(b);
-        Stats {
-            wp_faults: d(self.wp_faults, before.wp_faults),
-            cow_copies: d(self.cow_copies, before.cow_copies),
-            cow_zero: d(self.cow_zero, before.cow_zero),
-            wp_reuses: d(self.wp_reuses, before.wp_reuses),
-            wp_shared: d(self.wp_shared, before.wp_shared),
-            cow_unshare: d(self.cow_unshare, before.cow_unshare),
-            thp_wp_faults: d(self.thp_wp_faults, before.thp_wp_faults),
-            forks: d(self.forks, before.forks),
-            fork_ns: d(self.fork_ns, before.fork_ns),
-            extra: self
-                .extra
-                .iter()
-                .map(|(k, v)| (k.clone(), d(*v, before.extra.get(k).copied().unwrap_or(0))))
-                .collect(),
+        let mut d = self.clone();
+        for (v, b) in d.values.iter_mut().zip(before.values) {
+            *v = v.saturating_sub(b);
         }
+        for (k, v) in d.extra.iter_mut() {
+            *v = v.saturating_sub(before.extra.get(k).copied().unwrap_or(0));
+        }
+        d
     }
+}
+
+impl std::ops::Index<Counter> for Stats {
+    type Output = u64;
+
+    /// The value of `c`, 0 if the module does not report it.
+    fn index(&self, c: Counter) -> &u64 {
+        &self.values[c.index()]
+    }
+}
+
+impl Serialize for Stats {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let entries = self.entries();
+        let mut m = s.serialize_map(Some(entries.len()))?;
+        for (name, v) in entries {
+            m.serialize_entry(name, &v)?;
+        }
+        m.end()
+    }
+}
+
+/// The value of counter `c` in `stats` text, without allocating (for
+/// readers inside a measurement window); `None` if the line is missing.
+pub fn stats_value(text: &str, c: Counter) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let (name, v) = l.trim().split_once(' ')?;
+        (name == c.name()).then(|| v.trim().parse().ok())?
+    })
 }
 
 /// One row of `probes`.
@@ -203,18 +221,10 @@ pub fn parse_stats(text: &str) -> Result<Stats, ParseError> {
             return Err(ParseError::new(i + 1, "expected 'name value'"));
         };
         let v = num(value, i + 1, name)?;
-        match name {
-            "wp_faults" => s.wp_faults = v,
-            "cow_copies" => s.cow_copies = v,
-            "cow_zero" => s.cow_zero = v,
-            "wp_reuses" => s.wp_reuses = v,
-            "wp_shared" => s.wp_shared = v,
-            "cow_unshare" => s.cow_unshare = v,
-            "thp_wp_faults" => s.thp_wp_faults = v,
-            "forks" => s.forks = v,
-            "fork_ns" => s.fork_ns = v,
-            other => {
-                s.extra.insert(other.to_string(), v);
+        match Counter::from_name(name) {
+            Some(c) => s.set(c, v),
+            None => {
+                s.extra.insert(name.to_string(), v);
             }
         }
         seen += 1;
@@ -265,14 +275,7 @@ pub fn parse_proc_line(
     if comm.is_empty() {
         return Err(ParseError::new(lineno, "missing comm"));
     }
-    let counts = Counts {
-        wp_faults: vals[0],
-        cow_copies: vals[1],
-        cow_zero: vals[2],
-        wp_reuses: vals[3],
-        thp_wp_faults: vals[4],
-    };
-    Ok((pid, comm, counts))
+    Ok((pid, comm, Counts::from_columns(vals)))
 }
 
 /// Splits off a trailing state column: (rest, exited).
@@ -287,15 +290,10 @@ fn strip_state(line: &str) -> (&str, bool) {
 fn check_procs_header(text: &str) -> Result<(), ParseError> {
     let header = text.lines().next().unwrap_or("");
     let cols: Vec<&str> = header.split_whitespace().collect();
-    let want = [
-        "pid",
-        "comm",
-        "wp_faults",
-        "cow_copies",
-        "cow_zero",
-        "wp_reuses",
-        "thp_wp_faults",
-    ];
+    let want: Vec<&str> = ["pid", "comm"]
+        .into_iter()
+        .chain(Counter::PROCS.map(Counter::name))
+        .collect();
     // Since interface version 2 a state column `S` ends the header.
     let cols = cols.strip_suffix(&["S"]).unwrap_or(&cols);
     if cols != want {
@@ -499,64 +497,63 @@ impl Cowstat {
 /// Reads a whole file into `buf` without allocating (except on error); returns the text.
 pub fn read_file_into<'b>(p: &Path, buf: &'b mut [u8]) -> Result<&'b str> {
     let mut f = fs::File::open(p).map_err(|e| Error::io("open", p, e))?;
-    let mut n = 0;
-    loop {
-        if n == buf.len() {
-            return Err(Error::io(
-                "read",
-                p,
-                std::io::Error::other("file larger than the reserved buffer"),
-            ));
-        }
-        match f.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io("read", p, e)),
-        }
-    }
+    let n = read_all_into(&mut f, buf).map_err(|e| Error::io("read", p, e))?;
     std::str::from_utf8(&buf[..n]).map_err(|_| Error::Parse {
         path: p.into(),
         source: ParseError::new(1, "not UTF-8"),
     })
 }
 
+/// Reads `r` to its end into `buf` without allocating; returns the length.
+/// A /proc file must come whole in one pass, so a full buffer is an error.
+pub fn read_all_into(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    loop {
+        if n == buf.len() {
+            return Err(std::io::Error::other(
+                "file larger than the reserved buffer",
+            ));
+        }
+        match r.read(&mut buf[n..]) {
+            Ok(0) => return Ok(n),
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Room for a full `procs` table: 4096 rows + header + `<other>` at ~80
 /// bytes each is ~330 KB; 1 MiB leaves room for wide numbers.
-const PROCS_BUF: usize = 1 << 20;
+pub const PROCS_BUF: usize = 1 << 20;
 
-/// Reads per-process rows inside a measurement window without touching the heap
-/// allocator: the path and a buffer are prepared beforehand, and
-/// [`ProcsReader::prefault`] dirties the buffer (1 MiB, room for a full table) so that, after a fork, its pages are
-/// COW-copied before the window opens rather than inside it.
+/// Reads per-process rows inside a measurement window (see
+/// [`WindowFile`]): call [`ProcsReader::prefault`] after the fork, before
+/// the window.
 pub struct ProcsReader {
-    path: PathBuf,
-    buf: Vec<u8>,
+    file: WindowFile,
 }
 
 impl ProcsReader {
     /// Prepares a reader of `procs` in `cs`.
     pub fn new(cs: &Cowstat) -> Self {
         ProcsReader {
-            path: cs.path("procs"),
-            buf: vec![1u8; PROCS_BUF],
+            file: WindowFile::new(cs.path("procs"), PROCS_BUF),
         }
     }
 
     /// Writes every page of the buffer (call after fork, before the window).
     pub fn prefault(&mut self) {
-        for i in (0..self.buf.len()).step_by(1024) {
-            // SAFETY: i < len; volatile so the store is really done.
-            unsafe { std::ptr::write_volatile(self.buf.as_mut_ptr().add(i), 0) };
-        }
+        self.file.prefault();
     }
 
     /// The rows of `a` and `b` (all zero where a row is missing).
     pub fn rows(&mut self, a: u32, b: u32) -> Result<(Counts, Counts)> {
-        let text = read_file_into(&self.path, &mut self.buf)?;
+        self.file.read()?;
+        let f = &self.file;
         let parse = |pid| {
-            find_row(text, pid).map_err(|source| Error::Parse {
-                path: self.path.clone(),
+            find_row(f.text(), pid).map_err(|source| Error::Parse {
+                path: f.path().to_path_buf(),
                 source,
             })
         };
@@ -595,23 +592,23 @@ do_wp_page                   function     write-protect fault
     #[test]
     fn stats_doc_example() {
         let s = parse_stats(STATS).unwrap();
-        assert_eq!(s.wp_faults, 4111);
-        assert_eq!(s.cow_copies, 4107);
-        assert_eq!(s.cow_zero, 3);
-        assert_eq!(s.wp_reuses, 1);
-        assert_eq!(s.thp_wp_faults, 32);
-        assert_eq!(s.forks, 17);
-        assert_eq!(s.fork_ns, 12_600_000);
+        assert_eq!(s[Counter::WpFaults], 4111);
+        assert_eq!(s[Counter::CowCopies], 4107);
+        assert_eq!(s[Counter::CowZero], 3);
+        assert_eq!(s[Counter::WpReuses], 1);
+        assert_eq!(s[Counter::ThpWpFaults], 32);
+        assert_eq!(s[Counter::Forks], 17);
+        assert_eq!(s[Counter::ForkNs], 12_600_000);
         assert!(s.extra.is_empty());
         assert_eq!(s.entries().len(), 9);
-        assert_eq!(s.entries()[0], ("wp_faults".to_string(), 4111));
+        assert_eq!(s.entries()[0], ("wp_faults", 4111));
     }
 
     #[test]
     fn stats_keeps_new_counters_and_rejects_garbage() {
         let s = parse_stats("wp_faults 1\nnew_thing 7\n").unwrap();
         assert_eq!(s.extra.get("new_thing"), Some(&7));
-        assert_eq!(s.entries().last().unwrap(), &("new_thing".to_string(), 7));
+        assert_eq!(s.entries().last().unwrap(), &("new_thing", 7));
         let e = parse_stats("wp_faults 1\ncow_copies x\n").unwrap_err();
         assert_eq!(e.line, 2);
         assert!(e.reason.contains("'x'"));
@@ -621,11 +618,24 @@ do_wp_page                   function     write-protect fault
 
     #[test]
     fn stats_get_typed_and_extra() {
-        let s = parse_stats("wp_faults 3\ncow_file 5\n").unwrap();
-        assert_eq!(s.get("wp_faults"), Some(3));
-        assert_eq!(s.get("cow_file"), Some(5));
-        assert_eq!(s.get("cow_copies"), Some(0));
-        assert_eq!(s.get("nope"), None);
+        let s = parse_stats("wp_faults 3\ncow_file 5\nzz_new 1\naa_new 2\n").unwrap();
+        assert_eq!(s.get(Counter::WpFaults), Some(3));
+        assert_eq!(s.get(Counter::CowFile), Some(5));
+        assert_eq!(s.get(Counter::CowCopies), Some(0));
+        assert_eq!(s.get(Counter::CowKsm), None);
+        assert_eq!(s[Counter::CowKsm], 0);
+        assert_eq!(s.by_name("cow_file"), Some(5));
+        assert_eq!(s.by_name("zz_new"), Some(1));
+        assert_eq!(s.by_name("nope"), None);
+        // Interface version 1's nine in file order, then the rest by name.
+        let names: Vec<&str> = s.entries().iter().map(|e| e.0).collect();
+        assert_eq!(names[8..], ["fork_ns", "aa_new", "cow_file", "zz_new"]);
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(
+            json.starts_with("{\"wp_faults\":3,\"cow_copies\":0,"),
+            "{json}"
+        );
+        assert!(json.ends_with("\"fork_ns\":0,\"aa_new\":2,\"cow_file\":5,\"zz_new\":1}"));
     }
 
     #[test]
@@ -633,9 +643,16 @@ do_wp_page                   function     write-protect fault
         let a = parse_stats("wp_faults 10\ncow_copies 5\nnew 3\n").unwrap();
         let b = parse_stats("wp_faults 4\ncow_copies 7\nnew 1\n").unwrap();
         let d = a.delta(&b);
-        assert_eq!(d.wp_faults, 6);
-        assert_eq!(d.cow_copies, 0);
+        assert_eq!(d[Counter::WpFaults], 6);
+        assert_eq!(d[Counter::CowCopies], 0);
         assert_eq!(d.extra["new"], 2);
+    }
+
+    #[test]
+    fn stats_value_without_parsing_all() {
+        assert_eq!(stats_value(STATS, Counter::CowZero), Some(3));
+        assert_eq!(stats_value(STATS, Counter::Forks), Some(17));
+        assert_eq!(stats_value(STATS, Counter::CowFile), None);
     }
 
     #[test]
@@ -694,11 +711,12 @@ do_wp_page                   function     write-protect fault
             ..Default::default()
         });
         assert_eq!(d.wp_faults, 7);
-        for n in Counts::NAMES {
-            assert!(a.get(n).is_some());
+        for c in Counter::PROCS {
+            assert!(a.get(c).is_some());
         }
-        assert_eq!(a.get("thp_wp_faults"), Some(2));
-        assert_eq!(a.get("nope"), None);
+        assert_eq!(a.get(Counter::ThpWpFaults), Some(2));
+        assert_eq!(a.get(Counter::WpShared), None);
+        assert_eq!(Counts::from_columns([1, 2, 3, 4, 5]).wp_reuses, 4);
     }
 
     #[test]
@@ -758,7 +776,7 @@ do_wp_page                   function     write-protect fault
         fs::write(d.path().join("stats"), STATS).unwrap();
         fs::write(d.path().join("procs"), PROCS).unwrap();
         assert!(c.is_loaded());
-        assert_eq!(c.stats().unwrap().forks, 17);
+        assert_eq!(c.stats().unwrap()[Counter::Forks], 17);
         assert_eq!(c.procs().unwrap().len(), 4);
         assert_eq!(c.row(412).unwrap().wp_faults, 4099);
         let mut buf = vec![0u8; 4096];

@@ -11,58 +11,23 @@
 
 use std::path::PathBuf;
 
+use cow_demo::counter::Counter;
 use cow_demo::error::{Error, Result};
-use cow_demo::procfs::cowstat::{
-    find_row, parse_procs, parse_stats, read_file_into, Counts, Cowstat,
-};
+use cow_demo::procfs::cowstat::{find_row, parse_procs, parse_stats, Counts, Cowstat};
 use cow_demo::procfs::smaps;
+use cow_demo::procfs::window::WindowFile;
 use cow_demo::workload::{self, exit_child, fork, page_size, pin_to_current_cpu, Forked, Heap};
 
 use crate::{Checks, TestCase};
 
-/// A /proc file read into a preallocated, pre-written buffer.
-struct Snap {
-    path: PathBuf,
-    buf: Vec<u8>,
-    len: usize,
-}
-
-impl Snap {
-    fn new(path: PathBuf) -> Self {
-        Snap {
-            path,
-            buf: vec![1u8; 1 << 20],
-            len: 0,
-        }
-    }
-
-    /// Writes every page of the buffer, and `self` (`read` stores `len`
-    /// after the snapshot; the struct may sit on a stack page not yet
-    /// written since the fork), so the window sees no fault on either.
-    fn prefault(&mut self) {
-        // SAFETY: `len` is a valid, aligned field of `self`.
-        unsafe { std::ptr::write_volatile(&mut self.len, 0) };
-        for i in (0..self.buf.len()).step_by(512) {
-            // SAFETY: i < len; volatile so the store really happens.
-            unsafe { std::ptr::write_volatile(self.buf.as_mut_ptr().add(i), 0) };
-        }
-    }
-
-    fn read(&mut self) -> Result<()> {
-        self.len = read_file_into(&self.path, &mut self.buf)?.len();
-        Ok(())
-    }
-
-    fn text(&self) -> &str {
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
-    }
-}
+/// Room for any file read here (a full `procs` table is the largest).
+const BUF: usize = 1 << 20;
 
 fn parse_err(path: &str, e: impl std::fmt::Display) -> Error {
     Error::Child(format!("cannot parse {path}: {e}"))
 }
 
-fn row(s: &Snap, pid: u32) -> Result<Counts> {
+fn row(s: &WindowFile, pid: u32) -> Result<Counts> {
     find_row(s.text(), pid).map_err(|e| parse_err("procs", e))
 }
 
@@ -92,7 +57,7 @@ fn zero_page(k: u64) -> Result<Checks> {
         unsafe { std::ptr::read_volatile((heap.addr() + i * ps) as *const u8) };
     }
     let rss_before = smaps::read_range(None, heap.addr(), heap.end())?.rss_kb;
-    let mut snap = Snap::new(cs.path("procs"));
+    let mut snap = WindowFile::new(cs.path("procs"), BUF);
     snap.prefault();
     workload::prefault_stack();
     let pages: Vec<u64> = (0..k).collect();
@@ -173,8 +138,8 @@ fn two_children(ka: u64, kb: u64) -> Result<Checks> {
     heap.touch_all(true);
     let pages_a: Vec<u64> = (0..ka).map(|i| 2 * i).collect();
     let pages_b: Vec<u64> = (0..kb).map(|i| 2 * i + 1).collect();
-    let [mut procs0, mut procs1] = [0, 1].map(|_| Snap::new(cs.path("procs")));
-    let [mut stats0, mut stats1] = [0, 1].map(|_| Snap::new(cs.path("stats")));
+    let [mut procs0, mut procs1] = [0, 1].map(|_| WindowFile::new(cs.path("procs"), BUF));
+    let [mut stats0, mut stats1] = [0, 1].map(|_| WindowFile::new(cs.path("stats"), BUF));
     let mut pids = Vec::new();
     let mut pipes = Vec::new();
     for (cpu, pages) in [(0usize, &pages_a), (1usize, &pages_b)] {
@@ -212,7 +177,8 @@ fn two_children(ka: u64, kb: u64) -> Result<Checks> {
             workload::recv(ready, &mut byte)?;
         }
         procs1.read()?;
-        stats1.read()
+        stats1.read()?;
+        Ok(())
     };
     let outcome = handshake();
     // Closing our ends unblocks a child still waiting for "go".
@@ -228,7 +194,7 @@ fn two_children(ka: u64, kb: u64) -> Result<Checks> {
     }
     let a = row(&procs1, pids[0])?.delta(&row(&procs0, pids[0])?);
     let b = row(&procs1, pids[1])?.delta(&row(&procs0, pids[1])?);
-    let sum_rows = |s: &Snap| -> Result<u64> {
+    let sum_rows = |s: &WindowFile| -> Result<u64> {
         Ok(parse_procs(s.text())
             .map_err(|e| parse_err("procs", e))?
             .iter()
@@ -236,10 +202,8 @@ fn two_children(ka: u64, kb: u64) -> Result<Checks> {
             .sum())
     };
     let rows_delta = sum_rows(&procs1)? - sum_rows(&procs0)?;
-    let global = |s: &Snap| -> Result<u64> {
-        Ok(parse_stats(s.text())
-            .map_err(|e| parse_err("stats", e))?
-            .cow_copies)
+    let global = |s: &WindowFile| -> Result<u64> {
+        Ok(parse_stats(s.text()).map_err(|e| parse_err("stats", e))?[Counter::CowCopies])
     };
     let global_delta = global(&stats1)? - global(&stats0)?;
     Ok(vec![
@@ -268,7 +232,11 @@ const QUIET_TRIES: u32 = 100;
 /// Reads `vm_a`, `stats`, `vm_b` until `pgreuse` is equal in both vmstat
 /// reads, so `stats` was taken at an instant whose `pgreuse` is known
 /// exactly. Returns the number of tries.
-fn quiet_bracket(vm_a: &mut Snap, stats: &mut Snap, vm_b: &mut Snap) -> Result<u32> {
+fn quiet_bracket(
+    vm_a: &mut WindowFile,
+    stats: &mut WindowFile,
+    vm_b: &mut WindowFile,
+) -> Result<u32> {
     for tries in 1..=QUIET_TRIES {
         vm_a.read()?;
         stats.read()?;
@@ -291,10 +259,10 @@ fn reuse_vs_pgreuse(k: u64) -> Result<Checks> {
     let mut heap = Heap::new(k * ps, false)?;
     heap.touch_all(true);
     let pages: Vec<u64> = (0..k).collect();
-    let [mut procs0, mut procs1] = [0, 1].map(|_| Snap::new(cs.path("procs")));
-    let [mut stats0, mut stats1] = [0, 1].map(|_| Snap::new(cs.path("stats")));
+    let [mut procs0, mut procs1] = [0, 1].map(|_| WindowFile::new(cs.path("procs"), BUF));
+    let [mut stats0, mut stats1] = [0, 1].map(|_| WindowFile::new(cs.path("stats"), BUF));
     let [mut vm0, mut vm0b, mut vm1, mut vm1b] =
-        [0, 1, 2, 3].map(|_| Snap::new(PathBuf::from("/proc/vmstat")));
+        [0, 1, 2, 3].map(|_| WindowFile::new(PathBuf::from("/proc/vmstat"), BUF));
     match fork()?.0 {
         Forked::Child => exit_child(0),
         Forked::Parent(pid) => {
@@ -326,10 +294,10 @@ fn reuse_vs_pgreuse(k: u64) -> Result<Checks> {
     println!("# quiet vmstat brackets took {tries0} + {tries1} tries");
     let d = row(&procs1, my_pid())?.delta(&row(&procs0, my_pid())?);
     let pgreuse = vmstat_value(vm1.text(), "pgreuse")? - vmstat_value(vm0.text(), "pgreuse")?;
-    let global = |s: &Snap| -> Result<u64> {
+    let global = |s: &WindowFile| -> Result<u64> {
         let g = parse_stats(s.text()).map_err(|e| parse_err("stats", e))?;
         // The kernel counts shared-mapping write faults as reuses too.
-        Ok(g.wp_reuses + g.wp_shared)
+        Ok(g[Counter::WpReuses] + g[Counter::WpShared])
     };
     let cowstat_reuses = global(&stats1)? - global(&stats0)?;
     Ok(vec![
@@ -354,8 +322,8 @@ fn global_is_sum() -> Result<Checks> {
     std::process::Command::new("true")
         .status()
         .map_err(|e| Error::io("run", "true", e))?;
-    let mut procs = Snap::new(cs.path("procs"));
-    let mut stats = Snap::new(cs.path("stats"));
+    let mut procs = WindowFile::new(cs.path("procs"), BUF);
+    let mut stats = WindowFile::new(cs.path("stats"), BUF);
     procs.prefault();
     stats.prefault();
     procs.read()?;
@@ -364,10 +332,14 @@ fn global_is_sum() -> Result<Checks> {
     let g = parse_stats(stats.text()).map_err(|e| parse_err("stats", e))?;
     let sum = |f: fn(&Counts) -> u64| rows.iter().map(|r| f(&r.counts)).sum::<u64>();
     Ok(vec![
-        ("wp_faults", sum(|c| c.wp_faults), g.wp_faults),
-        ("cow_copies", sum(|c| c.cow_copies), g.cow_copies),
-        ("cow_zero", sum(|c| c.cow_zero), g.cow_zero),
-        ("thp_wp_faults", sum(|c| c.thp_wp_faults), g.thp_wp_faults),
+        ("wp_faults", sum(|c| c.wp_faults), g[Counter::WpFaults]),
+        ("cow_copies", sum(|c| c.cow_copies), g[Counter::CowCopies]),
+        ("cow_zero", sum(|c| c.cow_zero), g[Counter::CowZero]),
+        (
+            "thp_wp_faults",
+            sum(|c| c.thp_wp_faults),
+            g[Counter::ThpWpFaults],
+        ),
         ("rows present (1 = yes)", 1, (!rows.is_empty()) as u64),
     ])
 }

@@ -30,16 +30,18 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use cow_demo::counter::Counter;
 use cow_demo::error::{Error, Result};
-use cow_demo::procfs::cowstat::{find_row, parse_stats, read_file_into, Counts, Cowstat, Stats};
+use cow_demo::procfs::cowstat::{find_row, parse_stats, Counts, Cowstat, Stats};
 use cow_demo::procfs::pagemap::{
     self, PM_FILE, PM_MMAP_EXCLUSIVE, PM_PFN_MASK, PM_PRESENT, PM_SWAP, PM_UFFD_WP,
 };
 use cow_demo::procfs::smaps;
+use cow_demo::procfs::window::WindowFile;
 use cow_demo::units::Pattern;
 use cow_demo::workload::{
     self, exit_child, fork, hpage_pmd_size, page_order, page_size, pin_to_current_cpu, thp_mode,
@@ -130,6 +132,18 @@ pub fn tests() -> Vec<MaybeCase> {
             Box::new(move || two_threads(k, p)),
         );
     }
+    for (k, p) in [(23, Seq), (101, Random)] {
+        add(
+            format!("path_anon_prepare_retry_k{k}_{}", pat(p)),
+            Box::new(move || anon_prepare_retry(k, p)),
+        );
+    }
+    for (k, poisoned, p) in [(23, 3, Seq), (101, 5, Random)] {
+        add(
+            format!("path_hwpoison_fork_shared_k{k}_p{poisoned}_{}", pat(p)),
+            Box::new(move || hwpoison(k, poisoned, p)),
+        );
+    }
     for k in [23, 251] {
         add(
             format!("path_pinned_at_fork_k{k}"),
@@ -161,47 +175,6 @@ fn pat(p: Pattern) -> &'static str {
 
 // ---- Reading /proc without faulting -------------------------------------
 
-/// A file read into a preallocated, pre-written buffer.
-struct Snap {
-    path: PathBuf,
-    buf: Vec<u8>,
-    len: usize,
-}
-
-impl Snap {
-    fn new(path: impl Into<PathBuf>, cap: usize) -> Self {
-        Snap {
-            path: path.into(),
-            buf: vec![1u8; cap],
-            len: 0,
-        }
-    }
-
-    /// Writes every page of the buffer and `len`, so a read inside a
-    /// window faults on nothing.
-    fn prefault(&mut self) {
-        // SAFETY: `len` is a valid, aligned field of `self`.
-        unsafe { std::ptr::write_volatile(&mut self.len, 0) };
-        for i in (0..self.buf.len()).step_by(512) {
-            // SAFETY: i < len; volatile so the store really happens.
-            unsafe { std::ptr::write_volatile(self.buf.as_mut_ptr().add(i), 0) };
-        }
-    }
-
-    fn read(&mut self) -> Result<()> {
-        self.len = read_file_into(&self.path, &mut self.buf)?.len();
-        Ok(())
-    }
-
-    fn bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-
-    fn text(&self) -> &str {
-        std::str::from_utf8(self.bytes()).unwrap_or("")
-    }
-}
-
 /// The value of `key` in `key value` or `key: value [kB]` text (vmstat,
 /// meminfo, memory.events, pids.events); no allocation.
 fn kv(text: &str, key: &str) -> Option<u64> {
@@ -220,12 +193,12 @@ const QUIET_TRIES: u32 = 100;
 
 /// One end of a measurement window.
 struct Probe {
-    vm_a: Snap,
-    stats_a: Snap,
-    procs: Snap,
-    extra: Vec<Snap>,
-    stats_b: Snap,
-    vm_b: Snap,
+    vm_a: WindowFile,
+    stats_a: WindowFile,
+    procs: WindowFile,
+    extra: Vec<WindowFile>,
+    stats_b: WindowFile,
+    vm_b: WindowFile,
     tries: u32,
 }
 
@@ -233,12 +206,12 @@ impl Probe {
     /// A probe of cowstat, /proc/vmstat and the `extra` files.
     fn new(cs: &Cowstat, extra: &[PathBuf]) -> Self {
         Probe {
-            vm_a: Snap::new("/proc/vmstat", 64 << 10),
-            stats_a: Snap::new(cs.path("stats"), 16 << 10),
-            procs: Snap::new(cs.path("procs"), 1 << 20),
-            extra: extra.iter().map(|p| Snap::new(p, 64 << 10)).collect(),
-            stats_b: Snap::new(cs.path("stats"), 16 << 10),
-            vm_b: Snap::new("/proc/vmstat", 64 << 10),
+            vm_a: WindowFile::new("/proc/vmstat", 64 << 10),
+            stats_a: WindowFile::new(cs.path("stats"), 16 << 10),
+            procs: WindowFile::new(cs.path("procs"), 1 << 20),
+            extra: extra.iter().map(|p| WindowFile::new(p, 64 << 10)).collect(),
+            stats_b: WindowFile::new(cs.path("stats"), 16 << 10),
+            vm_b: WindowFile::new("/proc/vmstat", 64 << 10),
             tries: 0,
         }
     }
@@ -287,7 +260,7 @@ impl Probe {
     fn point(&self) -> Result<Point> {
         Ok(Point {
             stats: parse_stats(self.stats_a.text()).map_err(|source| Error::Parse {
-                path: self.stats_a.path.clone(),
+                path: self.stats_a.path().to_path_buf(),
                 source,
             })?,
             vm: self.vm_a.text().to_string(),
@@ -400,7 +373,7 @@ impl Report {
     /// ones are checked elsewhere, an attempt counter not named equals its
     /// fault counter (no fault was retried), and every other counter did
     /// not move.
-    fn global(&mut self, d: &Stats, exact: &[(&str, u64)], free: &[&str]) {
+    fn global(&mut self, d: &Stats, exact: &[(Counter, u64)], free: &[Counter]) {
         let moved: Vec<String> = d
             .entries()
             .iter()
@@ -416,42 +389,44 @@ impl Report {
             }
         );
         for (name, want) in exact {
-            match d.get(name) {
+            match d.get(*name) {
                 Some(v) => self.eq(format!("global {name} delta"), *want, v),
                 None => self.eq(format!("stats has a '{name}' line (1 = yes)"), 1, 0),
             }
         }
-        let named = |n: &str| exact.iter().any(|(e, _)| *e == n) || free.contains(&n);
+        let named = |n: &str| {
+            exact.iter().any(|(e, _)| e.name() == n) || free.iter().any(|f| f.name() == n)
+        };
         let mut paired = Vec::new();
         for (attempts, faults) in [
-            ("wp_attempts", "wp_faults"),
-            ("thp_wp_attempts", "thp_wp_faults"),
+            (Counter::WpAttempts, Counter::WpFaults),
+            (Counter::ThpWpAttempts, Counter::ThpWpFaults),
         ] {
-            if !named(attempts) {
+            if !named(attempts.name()) {
                 self.eq(
                     format!("global {attempts} delta = {faults} delta (no retries)"),
                     d.get(faults).unwrap_or(0),
                     d.get(attempts).unwrap_or(0),
                 );
-                paired.push(attempts);
+                paired.push(attempts.name());
             }
         }
         let others: u64 = d
             .entries()
             .iter()
-            .filter(|(n, _)| !named(n) && !paired.contains(&n.as_str()))
+            .filter(|(n, _)| !named(n) && !paired.contains(n))
             .map(|(_, v)| v)
             .sum();
         self.eq("global delta of every other counter (sum)", 0, others);
     }
 
     /// A `procs` row's deltas.
-    fn row(&mut self, who: &str, d: &Counts, exact: &[(&str, u64)]) {
+    fn row(&mut self, who: &str, d: &Counts, exact: &[(Counter, u64)]) {
         for (name, want) in exact {
             self.eq(
                 format!("{who} row {name} delta"),
                 *want,
-                d.get(name).unwrap_or(u64::MAX),
+                d.get(*name).unwrap_or(u64::MAX),
             );
         }
     }
@@ -1170,11 +1145,19 @@ fn private_file(k: u64, pattern: Pattern, read_first: bool) -> Result<Verdict> {
     let after = pagemap_of(None, private.addr(), k)?;
     let faults = if read_first { k } else { 0 };
     let mut r = Report::default();
-    r.global(&w.stats(), &[("cow_file", k), ("wp_faults", faults)], &[]);
+    r.global(
+        &w.stats(),
+        &[(Counter::CowFile, k), (Counter::WpFaults, faults)],
+        &[],
+    );
     r.row(
         "this process",
         &w.row(my_pid())?,
-        &[("wp_faults", faults), ("cow_copies", 0), ("wp_reuses", 0)],
+        &[
+            (Counter::WpFaults, faults),
+            (Counter::CowCopies, 0),
+            (Counter::WpReuses, 0),
+        ],
     );
     r.eq("vmstat pgreuse delta", 0, w.vm("pgreuse"));
     r.eq(
@@ -1284,7 +1267,7 @@ fn hugetlb(n: u64, pattern: Pattern) -> Result<Verdict> {
     println!("# parent's first writes:");
     r.global(
         &w.stats(),
-        &[("hugetlb_reuses", n), ("hugetlb_copies", 0)],
+        &[(Counter::HugetlbReuses, n), (Counter::HugetlbCopies, 0)],
         &[],
     );
     r.eq(
@@ -1317,7 +1300,7 @@ fn hugetlb(n: u64, pattern: Pattern) -> Result<Verdict> {
     println!("# child's writes:");
     r.global(
         &w.stats(),
-        &[("hugetlb_copies", n), ("hugetlb_reuses", 0)],
+        &[(Counter::HugetlbCopies, n), (Counter::HugetlbReuses, 0)],
         &[],
     );
     r.eq(
@@ -1352,7 +1335,7 @@ fn hugetlb(n: u64, pattern: Pattern) -> Result<Verdict> {
     println!("# parent's writes after the child exited:");
     r.global(
         &w.stats(),
-        &[("hugetlb_reuses", n), ("hugetlb_copies", 0)],
+        &[(Counter::HugetlbReuses, n), (Counter::HugetlbCopies, 0)],
         &[],
     );
     r.eq(
@@ -1420,13 +1403,21 @@ fn thp_reuse(n: u64, pattern: Pattern) -> Result<Verdict> {
     );
     r.global(
         &w.stats(),
-        &[("thp_reuses", n), ("thp_wp_faults", n), ("thp_splits", 0)],
+        &[
+            (Counter::ThpReuses, n),
+            (Counter::ThpWpFaults, n),
+            (Counter::ThpSplits, 0),
+        ],
         &[],
     );
     r.row(
         "this process",
         &w.row(my_pid())?,
-        &[("thp_wp_faults", n), ("wp_faults", 0), ("cow_copies", 0)],
+        &[
+            (Counter::ThpWpFaults, n),
+            (Counter::WpFaults, 0),
+            (Counter::CowCopies, 0),
+        ],
     );
     r.eq("vmstat thp_split_pmd delta", 0, w.vm("thp_split_pmd"));
     r.eq(
@@ -1503,11 +1494,11 @@ fn thp_split(n: u64, per: u64, pattern: Pattern) -> Result<Verdict> {
     r.global(
         &w.stats(),
         &[
-            ("thp_splits", n),
-            ("thp_wp_faults", n),
-            ("cow_copies", copies),
-            ("wp_faults", copies),
-            ("thp_reuses", 0),
+            (Counter::ThpSplits, n),
+            (Counter::ThpWpFaults, n),
+            (Counter::CowCopies, copies),
+            (Counter::WpFaults, copies),
+            (Counter::ThpReuses, 0),
         ],
         &[],
     );
@@ -1515,9 +1506,9 @@ fn thp_split(n: u64, per: u64, pattern: Pattern) -> Result<Verdict> {
         "child",
         &w.row(cpid)?,
         &[
-            ("thp_wp_faults", n),
-            ("cow_copies", copies),
-            ("wp_faults", copies),
+            (Counter::ThpWpFaults, n),
+            (Counter::CowCopies, copies),
+            (Counter::WpFaults, copies),
         ],
     );
     r.eq("vmstat thp_split_pmd delta", n, w.vm("thp_split_pmd"));
@@ -1602,13 +1593,33 @@ fn thp_huge_zero(n: u64, pattern: Pattern) -> Result<Verdict> {
     if kernel_major() >= 7 {
         // 7.x replaces the huge zero page with a new zeroed huge page
         // (do_huge_zero_wp_pmd, inlined into do_huge_pmd_wp_page): no split,
-        // no 4 KiB fault. cowstat has no outcome hook for that path yet: it
-        // shows the attempt only (docs/kernel-differences.md, row 6).
+        // no 4 KiB fault. cowstat counts it as `thp_zero`, at
+        // map_anon_folio_pmd_pf (docs/kernel-differences.md, row 6).
         println!(
             "# kernel {}: huge zero page replaced by a new huge page",
             kernel_release()
         );
-        r.global(&w.stats(), &[("thp_wp_attempts", n)], &[]);
+        r.global(
+            &w.stats(),
+            &[
+                (Counter::ThpWpAttempts, n),
+                (Counter::ThpWpFaults, n),
+                (Counter::ThpZero, n),
+                (Counter::ThpSplits, 0),
+                (Counter::CowZero, 0),
+                (Counter::WpFaults, 0),
+            ],
+            &[],
+        );
+        r.row(
+            "this process",
+            &w.row(my_pid())?,
+            &[
+                (Counter::ThpWpFaults, n),
+                (Counter::WpFaults, 0),
+                (Counter::CowZero, 0),
+            ],
+        );
         r.eq("vmstat thp_split_pmd delta", 0, w.vm("thp_split_pmd"));
         r.eq(
             "smaps AnonHugePages after the writes, kB (new huge pages)",
@@ -1620,10 +1631,10 @@ fn thp_huge_zero(n: u64, pattern: Pattern) -> Result<Verdict> {
     r.global(
         &w.stats(),
         &[
-            ("thp_wp_faults", n),
-            ("thp_splits", n),
-            ("cow_zero", n),
-            ("wp_faults", n),
+            (Counter::ThpWpFaults, n),
+            (Counter::ThpSplits, n),
+            (Counter::CowZero, n),
+            (Counter::WpFaults, n),
         ],
         &[],
     );
@@ -1631,10 +1642,10 @@ fn thp_huge_zero(n: u64, pattern: Pattern) -> Result<Verdict> {
         "this process",
         &w.row(my_pid())?,
         &[
-            ("thp_wp_faults", n),
-            ("cow_zero", n),
-            ("wp_faults", n),
-            ("cow_copies", 0),
+            (Counter::ThpWpFaults, n),
+            (Counter::CowZero, n),
+            (Counter::WpFaults, n),
+            (Counter::CowCopies, 0),
         ],
     );
     r.eq("vmstat thp_split_pmd delta", n, w.vm("thp_split_pmd"));
@@ -1726,11 +1737,19 @@ fn ksm(k: u64, pattern: Pattern) -> Result<Verdict> {
         k.div_ceil(256) + 1,
         distinct_frames(&before),
     );
-    r.global(&w.stats(), &[("cow_ksm", k), ("wp_faults", k)], &[]);
+    r.global(
+        &w.stats(),
+        &[(Counter::CowKsm, k), (Counter::WpFaults, k)],
+        &[],
+    );
     r.row(
         "this process",
         &w.row(my_pid())?,
-        &[("wp_faults", k), ("cow_copies", 0), ("wp_reuses", 0)],
+        &[
+            (Counter::WpFaults, k),
+            (Counter::CowCopies, 0),
+            (Counter::WpReuses, 0),
+        ],
     );
     r.eq("vmstat cow_ksm delta", k, w.vm("cow_ksm"));
     r.eq("vmstat pgreuse delta", 0, w.vm("pgreuse"));
@@ -1909,10 +1928,10 @@ fn uffd_wp(k: u64, pattern: Pattern, pages: UffdPages) -> Result<Verdict> {
     r.global(
         &w.stats(),
         &[
-            ("wp_attempts", attempts),
-            ("wp_faults", copies + reuses),
-            ("cow_copies", copies),
-            ("wp_reuses", reuses),
+            (Counter::WpAttempts, attempts),
+            (Counter::WpFaults, copies + reuses),
+            (Counter::CowCopies, copies),
+            (Counter::WpReuses, reuses),
         ],
         &[],
     );
@@ -1920,9 +1939,9 @@ fn uffd_wp(k: u64, pattern: Pattern, pages: UffdPages) -> Result<Verdict> {
         "this process",
         &w.row(my_pid())?,
         &[
-            ("wp_faults", copies + reuses),
-            ("cow_copies", copies),
-            ("wp_reuses", reuses),
+            (Counter::WpFaults, copies + reuses),
+            (Counter::CowCopies, copies),
+            (Counter::WpReuses, reuses),
         ],
     );
     r.eq("vmstat pgreuse delta", reuses, w.vm("pgreuse"));
@@ -2043,11 +2062,19 @@ fn swap_in(k: u64, pattern: Pattern, writer: SwapWriter) -> Result<Verdict> {
                 k,
                 count(&child_before, swapped),
             );
-            r.global(&w.stats(), &[("cow_copies", k), ("wp_faults", k)], &[]);
+            r.global(
+                &w.stats(),
+                &[(Counter::CowCopies, k), (Counter::WpFaults, k)],
+                &[],
+            );
             r.row(
                 "child",
                 &w.row(cpid)?,
-                &[("cow_copies", k), ("wp_faults", k), ("wp_reuses", 0)],
+                &[
+                    (Counter::CowCopies, k),
+                    (Counter::WpFaults, k),
+                    (Counter::WpReuses, 0),
+                ],
             );
             r.eq("vmstat pgreuse delta", 0, w.vm("pgreuse"));
             // Each swapped page is read once, by the fault on it or by
@@ -2083,9 +2110,9 @@ fn swap_in(k: u64, pattern: Pattern, writer: SwapWriter) -> Result<Verdict> {
             r.global(
                 &w.stats(),
                 &[
-                    ("wp_faults", reuses),
-                    ("wp_reuses", reuses),
-                    ("cow_copies", 0),
+                    (Counter::WpFaults, reuses),
+                    (Counter::WpReuses, reuses),
+                    (Counter::CowCopies, 0),
                 ],
                 &[],
             );
@@ -2093,9 +2120,9 @@ fn swap_in(k: u64, pattern: Pattern, writer: SwapWriter) -> Result<Verdict> {
                 "this process",
                 &w.row(my_pid())?,
                 &[
-                    ("wp_faults", reuses),
-                    ("wp_reuses", reuses),
-                    ("cow_copies", 0),
+                    (Counter::WpFaults, reuses),
+                    (Counter::WpReuses, reuses),
+                    (Counter::CowCopies, 0),
                 ],
             );
             r.eq("vmstat pgreuse delta", reuses, w.vm("pgreuse"));
@@ -2162,7 +2189,7 @@ fn memcg(k: u64, pattern: Pattern, with_swap: bool) -> Result<Verdict> {
     )?;
     let events = [cg.file("memory.events")];
     let [mut p0, mut p1] = [0, 1].map(|_| Probe::new(&cs, &events));
-    let mut poll = Snap::new(cg.file("memory.events"), 4096);
+    let mut poll = WindowFile::new(cg.file("memory.events"), 4096);
     let mut child = Child::spawn(
         || {
             if !with_swap {
@@ -2220,9 +2247,9 @@ fn memcg(k: u64, pattern: Pattern, with_swap: bool) -> Result<Verdict> {
     // only other processes in the window are quiet).
     let d = w.stats();
     let retries = d
-        .get("wp_attempts")
+        .get(Counter::WpAttempts)
         .unwrap_or(0)
-        .saturating_sub(d.get("wp_faults").unwrap_or(0));
+        .saturating_sub(d.get(Counter::WpFaults).unwrap_or(0));
     println!("# memory.max = memory.current + {MEMCG_HEADROOM} pages; child retries: {retries}");
     let copied = order
         .iter()
@@ -2241,17 +2268,21 @@ fn memcg(k: u64, pattern: Pattern, with_swap: bool) -> Result<Verdict> {
     r.global(
         &w.stats(),
         &[
-            ("cow_copies", k),
-            ("wp_faults", k),
-            ("wp_attempts", k + retries),
-            ("wp_reuses", 0),
+            (Counter::CowCopies, k),
+            (Counter::WpFaults, k),
+            (Counter::WpAttempts, k + retries),
+            (Counter::WpReuses, 0),
         ],
         &[],
     );
     r.row(
         "child",
         &row,
-        &[("cow_copies", k), ("wp_faults", k), ("wp_reuses", 0)],
+        &[
+            (Counter::CowCopies, k),
+            (Counter::WpFaults, k),
+            (Counter::WpReuses, 0),
+        ],
     );
     r.eq(
         "retries (wp_attempts - wp_faults) = memory.events oom delta",
@@ -2386,19 +2417,27 @@ fn two_threads(k: u64, pattern: Pattern) -> Result<Verdict> {
     );
     r.global(
         &d,
-        &[("cow_copies", k), ("wp_faults", k), ("wp_reuses", 0)],
-        &["wp_attempts"],
+        &[
+            (Counter::CowCopies, k),
+            (Counter::WpFaults, k),
+            (Counter::WpReuses, 0),
+        ],
+        &[Counter::WpAttempts],
     );
     r.within(
         "global wp_attempts delta",
         k,
         2 * k,
-        d.get("wp_attempts").unwrap_or(0),
+        d.get(Counter::WpAttempts).unwrap_or(0),
     );
     r.row(
         "child",
         &row,
-        &[("cow_copies", k), ("wp_faults", k), ("wp_reuses", 0)],
+        &[
+            (Counter::CowCopies, k),
+            (Counter::WpFaults, k),
+            (Counter::WpReuses, 0),
+        ],
     );
     r.eq(
         "child's pages exclusive (pagemap)",
@@ -2411,6 +2450,342 @@ fn two_threads(k: u64, pattern: Pattern) -> Result<Verdict> {
         pfn_changed(&parent_map, &child_map),
     );
     r.done()
+}
+
+// ---- 9b: vmf_anon_prepare returns RETRY --------------------------------------
+
+/// K private file mappings of one page each, read (so each maps the page
+/// cache's frame and has no `anon_vma` yet), then written once each while a
+/// second thread keeps `mmap_lock` write-locked most of the time (mprotect
+/// of a populated 16 MiB region, back and forth; the writes are 0.5 ms
+/// apart). The first write fault of
+/// a VMA runs under its per-VMA lock; `wp_page_copy` needs an `anon_vma`,
+/// and `__vmf_anon_prepare` may only take `mmap_lock` with a trylock: when
+/// that fails it returns `VM_FAULT_RETRY` and the fault is repeated under
+/// `mmap_lock` (6.12 and 7.x alike). Each retry is one more `wp_attempts`
+/// and nothing else; `cow_file` and `wp_faults` stay K. R = `wp_attempts -
+/// wp_faults` (0 ≤ R ≤ K, one VMA retries at most once) has no other
+/// witness; the case asserts R ≥ 1 so that the path is known to be taken.
+fn anon_prepare_retry(k: u64, pattern: Pattern) -> Result<Verdict> {
+    let cs = Cowstat::locate();
+    cs.require()?;
+    if online_cpus() < 2 {
+        return skip("needs 2 CPUs");
+    }
+    let ps = page_size();
+    // SAFETY: memfd_create reads the NUL-terminated name.
+    let fd = unsafe { libc::memfd_create(c"cowstat-anon-prepare".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(Error::last_os("memfd_create"));
+    }
+    // SAFETY: a new descriptor that nothing else owns.
+    let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let content = vec![0x3cu8; ps as usize];
+    for i in 0..k {
+        file.write_all_at(&content, i * ps)
+            .map_err(|e| Error::io("write", "the memfd", e))?;
+    }
+    // One VMA per page: private file pages at the even pages of a PROT_NONE
+    // reservation, so no two of them merge.
+    let area = Mapping::new(
+        2 * k * ps,
+        libc::PROT_NONE,
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+        -1,
+        "the reservation",
+    )?;
+    for i in 0..k {
+        let at = area.addr() + 2 * i * ps;
+        // SAFETY: replaces one page of our own reservation (MAP_FIXED inside
+        // `area`, which unmaps it whole on drop).
+        let p = unsafe {
+            libc::mmap(
+                at as *mut libc::c_void,
+                ps as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_FIXED,
+                fd,
+                (i * ps) as libc::off_t,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(Error::last_os("mmap of a private file page"));
+        }
+    }
+    area.read_units(k, 2 * ps);
+    let vmas = maps_lines_naming("cowstat-anon-prepare")?;
+    let busy = Mapping::anon(16 << 20, 0, "the mprotect region")?;
+    busy.write_units(&(0..(16 << 20) / ps).collect::<Vec<_>>(), ps, 1);
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(Barrier::new(2));
+    let locker = {
+        let (stop, started) = (stop.clone(), started.clone());
+        let (addr, len) = (busy.addr, busy.len);
+        std::thread::spawn(move || {
+            let pinned = pin_thread(1);
+            started.wait();
+            let mut rounds = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                for prot in [libc::PROT_READ, libc::PROT_READ | libc::PROT_WRITE] {
+                    // SAFETY: changes the protection of our own mapping,
+                    // which no thread touches while this runs.
+                    unsafe { libc::mprotect(addr as *mut libc::c_void, len, prot) };
+                }
+                rounds += 1;
+            }
+            (pinned, rounds)
+        })
+    };
+    pin_to_current_cpu()?;
+    let order: Vec<u64> = page_order(pattern, k, k, SEED)
+        .into_iter()
+        .map(|i| 2 * i)
+        .collect();
+    let [mut p0, mut p1] = [0, 1].map(|_| Probe::new(&cs, &[]));
+    p0.prefault();
+    p1.prefault();
+    workload::prefault_stack();
+    started.wait();
+    std::thread::sleep(Duration::from_millis(20));
+    p0.take(&[])?;
+    for &page in &order {
+        // Spaced out, so each first write meets the lock at a random point
+        // of the other thread's cycle (held nearly all of the time), not
+        // all of them in one gap between two mprotect calls.
+        area.write_units(&[page], ps, 0xc3);
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    p1.take(&[])?;
+    stop.store(true, Ordering::Relaxed);
+    let (pinned, rounds) = locker
+        .join()
+        .map_err(|_| Error::Child("the mprotect thread panicked".into()))?;
+    let w = Window::new(&p0, &p1)?;
+    let after = pagemap_of(None, area.addr(), 2 * k)?;
+    let d = w.stats();
+    let attempts = d.get(Counter::WpAttempts).unwrap_or(0);
+    let faults = d.get(Counter::WpFaults).unwrap_or(0);
+    println!(
+        "# retries (wp_attempts - wp_faults): {}, mprotect rounds: {rounds}",
+        attempts.saturating_sub(faults)
+    );
+    let mut r = Report::default();
+    r.eq(
+        "the locking thread pinned to CPU 1 (1 = yes)",
+        1,
+        pinned as u64,
+    );
+    r.eq("private file VMAs, one per page (/proc/self/maps)", k, vmas);
+    r.global(
+        &d,
+        &[
+            (Counter::CowFile, k),
+            (Counter::WpFaults, k),
+            (Counter::WpReuses, 0),
+        ],
+        &[Counter::WpAttempts],
+    );
+    r.within(
+        "global wp_attempts delta (K + retries)",
+        k + 1,
+        2 * k,
+        attempts,
+    );
+    r.row(
+        "this process",
+        &w.row(my_pid())?,
+        &[
+            (Counter::WpFaults, k),
+            (Counter::CowCopies, 0),
+            (Counter::WpReuses, 0),
+        ],
+    );
+    let written: Vec<u64> = after.iter().step_by(2).copied().collect();
+    r.eq(
+        "written pages exclusive and anonymous (pagemap bits 56, 61)",
+        k,
+        count(&written, |e| exclusive(e) && e & PM_FILE == 0),
+    );
+    drop(file);
+    r.done()
+}
+
+/// Lines of /proc/self/maps whose path contains `name`.
+fn maps_lines_naming(name: &str) -> Result<u64> {
+    let maps = fs::read_to_string("/proc/self/maps")
+        .map_err(|e| Error::io("read", "/proc/self/maps", e))?;
+    Ok(maps.lines().filter(|l| l.contains(name)).count() as u64)
+}
+
+// ---- 9c: a poisoned page shared since fork ------------------------------------
+
+/// SIGBUS deliveries handled by [`remap_on_sigbus`] in this process.
+static SIGBUS_SEEN: AtomicU32 = AtomicU32::new(0);
+/// The page size, for the handler (set before it is installed).
+static HANDLER_PAGE: AtomicU64 = AtomicU64::new(4096);
+
+/// SIGBUS handler: maps a fresh anonymous page over the poisoned one and
+/// returns, so the faulting write is repeated on that page (a first-touch
+/// fault, not copy-on-write). Only async-signal-safe calls.
+extern "C" fn remap_on_sigbus(_sig: i32, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    let ps = HANDLER_PAGE.load(Ordering::Relaxed) as usize;
+    // SAFETY: an SA_SIGINFO handler gets a valid siginfo from the kernel.
+    let addr = unsafe { (*info).si_addr() } as usize & !(ps - 1);
+    // SAFETY: replaces one page of the heap the case owns (MAP_FIXED inside
+    // it); mmap is async-signal-safe.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut libc::c_void,
+            ps,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(97) };
+    }
+    SIGBUS_SEEN.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Sets the SIGBUS disposition: [`remap_on_sigbus`], or the default.
+fn sigbus_remaps(on: bool) -> Result<()> {
+    // SAFETY: sigaction is plain data; the handler is an extern "C" fn
+    // with the SA_SIGINFO signature.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = if on {
+            remap_on_sigbus as *const () as usize
+        } else {
+            libc::SIG_DFL
+        };
+        sa.sa_flags = libc::SA_SIGINFO;
+        libc::sigemptyset(&mut sa.sa_mask);
+        if libc::sigaction(libc::SIGBUS, &sa, std::ptr::null_mut()) != 0 {
+            return Err(Error::last_os("sigaction(SIGBUS)"));
+        }
+    }
+    Ok(())
+}
+
+/// K + P pages shared since fork, P of them then poisoned
+/// (`madvise(MADV_HWPOISON)`, as a memory error would): `memory_failure`
+/// unmaps a poisoned page from every process and leaves a hwpoison entry,
+/// so the child's write to it raises SIGBUS from `do_swap_page` and never
+/// reaches `do_wp_page`. cowstat counts nothing for it (no attempt); the K
+/// healthy pages are K copies. (The other HWPOISON path, a machine check
+/// while `wp_page_copy` copies the source page, needs real hardware: an
+/// injected poison unmaps the page before any copy can read it. There the
+/// fault ends without installing a page: `wp_attempts` +1, nothing else.)
+/// Witnesses: meminfo `HardwareCorrupted` +P × 4 kB, P SIGBUS in the
+/// child, pagemap. The P pages stay poisoned until the VM reboots.
+fn hwpoison(k: u64, poisoned: u64, pattern: Pattern) -> Result<Verdict> {
+    let cs = Cowstat::locate();
+    cs.require()?;
+    if kv(&meminfo()?, "HardwareCorrupted").is_none() {
+        return skip(
+            "kernel without CONFIG_MEMORY_FAILURE (no HardwareCorrupted in /proc/meminfo)",
+        );
+    }
+    pin_to_current_cpu()?;
+    let ps = page_size();
+    HANDLER_PAGE.store(ps, Ordering::Relaxed);
+    let n = k + poisoned;
+    let mut heap = Heap::new(n * ps, false)?;
+    heap.touch_all(true);
+    let bad: Vec<u64> = page_order(Pattern::Random, poisoned, n, SEED + 1);
+    let order = page_order(pattern, n, n, SEED);
+    let parent_map = pagemap_of(None, heap.addr(), n)?;
+    let (addr, ps_) = (heap.addr() as usize, ps as usize);
+    sigbus_remaps(true)?;
+    let result = (|| {
+        let [mut p0, mut p1] = [0, 1].map(|_| Probe::new(&cs, &[]));
+        let mut child = Child::spawn(
+            || {
+                // Counts the child's own signals, and is written before the
+                // window: the parent's handler writes this page after the
+                // fork, so the child's first write to it would be a reuse.
+                SIGBUS_SEEN.store(0, Ordering::SeqCst);
+                Ok(())
+            },
+            |_, _| {
+                for &p in &order {
+                    // SAFETY: page p < K + P of the heap, mapped in the child.
+                    unsafe { std::ptr::write_volatile((addr + p as usize * ps_) as *mut u8, 0x77) };
+                }
+                SIGBUS_SEEN.load(Ordering::SeqCst) as u8
+            },
+        )?;
+        child.ready()?;
+        let corrupted = || Ok::<_, Error>(kv(&meminfo()?, "HardwareCorrupted").unwrap_or(0));
+        let hc0 = corrupted()?;
+        for &b in &bad {
+            // The parent maps the page too: it gets a SIGBUS now, and its
+            // handler maps a fresh page there.
+            madvise(
+                heap.addr() + b * ps,
+                ps,
+                libc::MADV_HWPOISON,
+                "MADV_HWPOISON",
+            )?;
+        }
+        let hc1 = corrupted()?;
+        p0.prefault();
+        p1.prefault();
+        workload::prefault_stack();
+        p0.take(&[])?;
+        child.go(b'w')?;
+        let child_sigbus = child.done()?;
+        p1.take(&[])?;
+        let w = Window::new(&p0, &p1)?;
+        let child_map = pagemap_of(Some(child.pid), heap.addr(), n)?;
+        let cpid = child.pid;
+        let row = w.row(cpid)?;
+        let status = child.finish()?;
+        let mut r = Report::default();
+        r.eq("child exit status", 0, status as u64);
+        r.eq(
+            "meminfo HardwareCorrupted delta, kB (P pages)",
+            poisoned * ps / 1024,
+            hc1.saturating_sub(hc0),
+        );
+        r.eq(
+            "SIGBUS in the child (its writes to the P pages)",
+            poisoned,
+            child_sigbus as u64,
+        );
+        r.global(
+            &w.stats(),
+            &[
+                (Counter::CowCopies, k),
+                (Counter::WpFaults, k),
+                (Counter::WpReuses, 0),
+                (Counter::CowZero, 0),
+            ],
+            &[],
+        );
+        r.row(
+            "child",
+            &row,
+            &[
+                (Counter::CowCopies, k),
+                (Counter::WpFaults, k),
+                (Counter::WpReuses, 0),
+                (Counter::CowZero, 0),
+            ],
+        );
+        r.eq(
+            "child's pages on new frames (pagemap: K copies + P fresh pages)",
+            n,
+            pfn_changed(&parent_map, &child_map),
+        );
+        r.done()
+    })();
+    sigbus_remaps(false)?;
+    drop(heap);
+    result
 }
 
 // ---- 10: pages pinned at fork ---------------------------------------------------------
@@ -2565,34 +2940,42 @@ fn pinned_at_fork(k: u64) -> Result<Verdict> {
         l - pfn_changed(&parent_ctl, &child_ctl),
     );
     println!("# the child's writes:");
-    r.global(&w.stats(), &[("wp_faults", l), ("cow_copies", l)], &[]);
+    r.global(
+        &w.stats(),
+        &[(Counter::WpFaults, l), (Counter::CowCopies, l)],
+        &[],
+    );
     r.row(
         "child",
         &w.row(cpid)?,
-        &[("wp_faults", l), ("cow_copies", l), ("wp_reuses", 0)],
+        &[
+            (Counter::WpFaults, l),
+            (Counter::CowCopies, l),
+            (Counter::WpReuses, 0),
+        ],
     );
     r.eq("vmstat pgreuse delta", 0, w.vm("pgreuse"));
     println!("# the whole case (fork, writes, unpin):");
     let d = whole.stats();
     println!(
         "# whole-case delta: mm_copies +{} forks +{} cow_file +{} cow_unshare +{}",
-        d.get("mm_copies").unwrap_or(0),
-        d.forks,
-        d.get("cow_file").unwrap_or(0),
-        d.cow_unshare
+        d.get(Counter::MmCopies).unwrap_or(0),
+        d[Counter::Forks],
+        d.get(Counter::CowFile).unwrap_or(0),
+        d[Counter::CowUnshare]
     );
-    r.eq("whole case: forks", 1, d.forks);
+    r.eq("whole case: forks", 1, d[Counter::Forks]);
     r.eq(
         "whole case: mm_copies",
         1,
-        d.get("mm_copies").unwrap_or(u64::MAX),
+        d.get(Counter::MmCopies).unwrap_or(u64::MAX),
     );
     r.eq(
         "whole case: cow_file (the eager copy is no file COW)",
         0,
-        d.get("cow_file").unwrap_or(u64::MAX),
+        d.get(Counter::CowFile).unwrap_or(u64::MAX),
     );
-    r.eq("whole case: cow_unshare", 0, d.cow_unshare);
+    r.eq("whole case: cow_unshare", 0, d[Counter::CowUnshare]);
     r.done()
 }
 
@@ -2663,20 +3046,24 @@ fn fork_fails_after_dup_mmap() -> Result<Verdict> {
     r.eq("pids.events max delta", 1, w.extra(0, "max").max(0) as u64);
     r.global(
         &d,
-        &[("mm_copies", 1), ("forks", 0), ("cow_copies", 0)],
-        &["fork_ns", "wp_faults", "wp_reuses"],
+        &[
+            (Counter::MmCopies, 1),
+            (Counter::Forks, 0),
+            (Counter::CowCopies, 0),
+        ],
+        &[Counter::ForkNs, Counter::WpFaults, Counter::WpReuses],
     );
     r.at_least(
         "global fork_ns delta (the dup_mmap that succeeded)",
         1,
-        d.fork_ns,
+        d[Counter::ForkNs],
     );
     r.eq(
         "global wp_faults delta = wp_reuses delta",
-        d.wp_reuses,
-        d.wp_faults,
+        d[Counter::WpReuses],
+        d[Counter::WpFaults],
     );
-    r.row("forking child", &row, &[("cow_copies", 0)]);
+    r.row("forking child", &row, &[(Counter::CowCopies, 0)]);
     r.done()
 }
 
@@ -2761,17 +3148,17 @@ fn gup_unshare(k: u64, pattern: Pattern, one_write: bool) -> Result<Verdict> {
     r.global(
         &unshare.stats(),
         &[
-            ("cow_unshare", k),
-            ("wp_faults", 0),
-            ("cow_copies", 0),
-            ("unshare_untracked", 0),
+            (Counter::CowUnshare, k),
+            (Counter::WpFaults, 0),
+            (Counter::CowCopies, 0),
+            (Counter::UnshareUntracked, 0),
         ],
         &[],
     );
     r.row(
         "child",
         &unshare.row(cpid)?,
-        &[("wp_faults", 0), ("cow_copies", 0)],
+        &[(Counter::WpFaults, 0), (Counter::CowCopies, 0)],
     );
     r.eq("vmstat pgreuse delta", 0, unshare.vm("pgreuse"));
     r.eq(
@@ -2792,13 +3179,21 @@ fn gup_unshare(k: u64, pattern: Pattern, one_write: bool) -> Result<Verdict> {
     println!("# the child's writes afterwards:");
     r.global(
         &write.stats(),
-        &[("wp_reuses", k), ("wp_faults", k), ("cow_copies", 0)],
+        &[
+            (Counter::WpReuses, k),
+            (Counter::WpFaults, k),
+            (Counter::CowCopies, 0),
+        ],
         &[],
     );
     r.row(
         "child",
         &write.row(cpid)?,
-        &[("wp_reuses", k), ("wp_faults", k), ("cow_copies", 0)],
+        &[
+            (Counter::WpReuses, k),
+            (Counter::WpFaults, k),
+            (Counter::CowCopies, 0),
+        ],
     );
     r.eq("vmstat pgreuse delta", k, write.vm("pgreuse"));
     r.done()
