@@ -5,7 +5,8 @@
 # dump is the fork-time data set, and that Redis's rdb_last_cow_size agrees
 # with cowstat's copies within 10 %, and that the kernel's delay accounting
 # (taskstats wpcopy_count) of the BGSAVE child equals cowstat's child
-# copies + zero-page breaks (bounds explained in docs/redis.md).
+# copies + zero-page breaks (bounds explained in docs/redis.md), and that
+# cow-demo map's picture of the parent's heap is within cowstat's copies.
 # KTAP output. demo-redis installs Redis with apt if missing; if that
 # fails, the scenario test fails with its one-line error.
 set -uo pipefail
@@ -13,7 +14,7 @@ cd "$(dirname "$0")/../.."
 source tests/lib/ktap.sh
 
 ktap_header
-ktap_plan 9
+ktap_plan 10
 
 out=$(scripts/demo-redis --bogus 2>&1); st=$?
 [[ $st == 2 && $(wc -l <<<"$out") == 1 && $out == *"'--bogus'"* ]]
@@ -61,5 +62,12 @@ check redis_cow_size_within_10pct_of_cowstat \
 # no pages (no unshare), so the two must be equal, not just close.
 check child_wpcopy_count_equals_cowstat_copies_plus_zero \
 	's["taskstats"]["child"]["pid"] == s["cowstat"]["child"]["pid"] and s["taskstats"]["child"]["wpcopy_count"] == s["cowstat"]["child"]["cow_copies"] + s["cowstat"]["child"]["cow_zero"]'
+
+# cow-demo map --pid watched the parent's largest anonymous VMA from before
+# the fork until the child exited: every page it shows copied by the parent
+# is one of cowstat's parent copies (the rest are in other VMAs), and 2 %
+# of the keys, spread over the data set, copy pages in that VMA.
+check map_parent_copies_within_cowstat \
+	's["map"]["verdict"] == "OK" and 100 <= s["map"]["events"]["parent"]["copies"] <= s["map"]["cowstat"]["parent"]["cow_copies"] and s["map"]["child_pid"] == s["cowstat"]["child"]["pid"]'
 
 ktap_finished

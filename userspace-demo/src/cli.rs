@@ -20,6 +20,7 @@ EXAMPLES:
     cow-demo watch 1 10                 # ten 1-second deltas of the counters
     cow-demo top                        # copies per second, process by process
     cow-demo snapshot --big-key-update  # Redis BGSAVE: pages copied over time
+    cow-demo map --pages 23             # the heap's pages as a live grid
 
 Exit status: 0 ok, 1 observed != expected, 2 usage or runtime error.
 The cowstat directory is /proc/cowstat, or $COWSTAT_PROC if set.";
@@ -77,6 +78,9 @@ pub enum Command {
         cow-demo snapshot --out /tmp/dump.bin --save-rate 100\n    \
         cow-demo snapshot --no-fork")]
     Snapshot(SnapshotArgs),
+    /// Draw the heap's pages as a grid while a forked child writes: shared, copied, reused.
+    #[command(after_help = crate::commands::map::EXAMPLES)]
+    Map(crate::commands::map::MapArgs),
 }
 
 /// Flags of `stats`.

@@ -6,6 +6,7 @@ pub mod commands;
 pub mod counter;
 pub mod error;
 pub mod ktap;
+pub mod map;
 pub mod procfs;
 pub mod record;
 pub mod report;
@@ -47,6 +48,7 @@ where
         Command::Watch(a) => commands::watch::run(a),
         Command::Top(a) => commands::top::run(a),
         Command::Snapshot(a) => commands::snapshot::run(a),
+        Command::Map(a) => commands::map::run(a),
     }
 }
 

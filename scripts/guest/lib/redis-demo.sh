@@ -63,6 +63,7 @@ scenario() {
 		top_pid=$!
 	fi
 	read -r up0 _ </proc/uptime
+	[ "$kind" = none ] || map_start "$s"
 	rs_bgsave_measured
 	case $bg_reply in "Background saving started") ;;
 	*) rs_fail "BGSAVE refused: $bg_reply" ;; esac
@@ -80,6 +81,7 @@ scenario() {
 	# One more refresh shows the child's row ended; stopped in the
 	# background so that the figures below are read at once.
 	[ -z "$top_pid" ] || { sleep 0.6; kill "$top_pid"; } &
+	[ "$kind" = none ] || map_result
 	mv "$RS_DIR/dump.rdb" "$RS_DIR/dump-s$s.rdb"
 	fork_us=$(rs_info stats latest_fork_usec)
 	cow=$(rs_info persistence rdb_last_cow_size)
@@ -180,6 +182,10 @@ scenario() {
 		bigkey) echo "          big:0 starts with '$ck_new' in the dump, '$live_new' live" ;;
 		esac
 		echo "          exact fork-time snapshot: $exact"
+		if [ "$kind" != none ]; then
+			echo "the parent's largest anonymous VMA while the child saved (cow-demo map):"
+			cat "$RS_DIR/map-s$s.out"
+		fi
 	else
 		printf '{"scenario":%s,"kind":"%s","keys":%s,"value_size":%s,' "$s" "$kind" "$keys" "$vsize" >>"$json"
 		printf '"writes":%s,"writes_during_save":%s,' "$w" "$([ $during = yes ] && echo true || echo false)" >>"$json"
@@ -196,12 +202,35 @@ scenario() {
 		fi
 		printf '"child_private_pages":%s,"ratio_redis_to_cowstat":%s,' "$copy_pages" "$([ "$ratio" = - ] && echo null || echo "$ratio")" >>"$json"
 		printf '"anon_huge_kb_before":%s,"anon_huge_kb_after":%s,"thp_split_pmd":%s,' "$ahp0" "$ahp1" "$((split1 - split0))" >>"$json"
+		printf '"map":%s,' "$([ -s "$RS_DIR/map-s$s.out" ] && [ "$kind" != none ] && cat "$RS_DIR/map-s$s.out" || echo null)" >>"$json"
 		printf '"save_s":%s,"snapshot_exact":%s}\n' "$save_s" "$([ $exact = yes ] && echo true || echo false)" >>"$json"
 	fi
 	[ "$exact" = yes ] || rs_fail "scenario $s: the dump does not match the fork-time data set"
 }
 
 explain() { say "$@"; }
+
+# map_start S: cow-demo map of the parent (its largest anonymous VMA) from
+# before the fork until the BGSAVE child exits: which pages the save left
+# shared and which the parent copied. It only reads /proc (no fork), so
+# the measured window still holds Redis's fork alone.
+map_start() {
+	map_fmt=""
+	[ -z "$json" ] || map_fmt=--json
+	cow-demo map --pid "$ppid" --wait 120 $map_fmt --svg "$RS_DIR/map-s$1.svg" \
+		>"$RS_DIR/map-s$1.out" 2>"$RS_DIR/map-s$1.err" &
+	map_pid=$!
+	i=0
+	until grep -q waiting "$RS_DIR/map-s$1.err" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -lt 100 ] || rs_fail "cow-demo map --pid $ppid did not start: $(cat "$RS_DIR/map-s$1.err")"
+		sleep 0.05
+	done
+}
+map_result() {
+	wait "$map_pid" || true
+	grep -v waiting "$RS_DIR/map-s$s.err" >&2
+}
 
 rs_preflight
 ts_preflight

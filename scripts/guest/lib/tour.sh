@@ -27,10 +27,17 @@ say "3. the child exits first, then the parent writes the same pages" \
 	"wp_reuses rises, cow_copies does not."
 cow-demo fork --heap 64M --pages 4099 --thp off --write-after-exit
 
-say "4. a BGSAVE-style snapshot while the parent keeps writing" \
+say "4. the same as a picture: one cell per page of a 4 MiB heap" \
+	"The child writes 23 pages (every 64th, so a stripe down the grid), then the" \
+	"parent writes the same 23: the child copies each page, the parent then" \
+	"reuses its original, which nobody else maps any more (r). The picture's" \
+	"counts (pagemap frame numbers) must equal cowstat's counters."
+cow-demo map --pages 23 --pattern stride:64 --writer both --plain
+
+say "5. a BGSAVE-style snapshot while the parent keeps writing" \
 	"The child saves the data as it was at fork time, while every parent write" \
 	"to a still-shared page costs one copy."
 cow-demo snapshot
 
-say "5. the global counters after the tour" "(cat /proc/cowstat/stats)"
+say "6. the global counters after the tour" "(cat /proc/cowstat/stats)"
 cat /proc/cowstat/stats

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The subcommands: stats, fork, watch, top and snapshot.
+//! The subcommands: stats, fork, watch, top, snapshot and map.
 
 pub mod fork;
+pub mod map;
 pub mod snapshot;
 pub mod stats;
 pub mod top;
