@@ -442,11 +442,11 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
     }
     let mut rdat = String::from("# idx label median min max\n");
     // The rewrite ratio (no fault, ~20 ns) is timer noise; it stays in the table only.
-    for (i, r) in ratios
+    let plotted: Vec<_> = ratios
         .iter()
         .filter(|r| r.metric != Metric::Rewrite)
-        .enumerate()
-    {
+        .collect();
+    for (i, r) in plotted.iter().enumerate() {
         let _ = writeln!(
             rdat,
             "{i} {} {} {} {}",
@@ -456,10 +456,11 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
     let scale_ratios = scale_table(&recs);
     for (i, (n, l, u)) in scale_ratios.iter().enumerate() {
         let q = [l.min / u.max, l.median / u.median, l.max / u.min];
+        // Scale bars follow the ratio bars (none when no overhead ran).
         let _ = writeln!(
             rdat,
             "{} scale_{n} {} {} {}",
-            ratios.len() - 1 + i,
+            plotted.len() + i,
             q[1],
             q[0],
             q[2]
