@@ -12,26 +12,38 @@ observed() {
 	echo "$1" | awk -v c="$2" -v k=$col '$1 == c && NF == 5 { print $k; exit }'
 }
 
+# explain STATUS REPORT: on a non-zero status, the report's verdict and
+# mismatch lines and cow-demo's stderr as KTAP diagnostics.
+explain() {
+	[ "$1" = 0 ] && return
+	{ echo "$2" | grep -E 'MISMATCH|verdict|note|differ'; cat /tmp/cow-demo.err; } |
+		sed 's/^/# /'
+}
+
 ktap_header
 ktap_plan 4
 
-out=$(cow-demo fork --heap 64M --pages 4099 --thp off 2>/dev/null)
+out=$(cow-demo fork --heap 64M --pages 4099 --thp off 2>/tmp/cow-demo.err)
 st=$?
+explain $st "$out"
 ktap_expect_eq "fork_k4099_thp_off_child_copies" "0 4099" "$st $(observed "$out" cow_copies child)"
 
-out=$(cow-demo fork --heap 64M --pages 4099 --thp off --write-after-exit 2>/dev/null)
+out=$(cow-demo fork --heap 64M --pages 4099 --thp off --write-after-exit 2>/tmp/cow-demo.err)
 st=$?
+explain $st "$out"
 ktap_expect_eq "write_after_exit_parent_reuses_no_copies" "0 4099 0" \
 	"$st $(observed "$out" wp_reuses parent) $(observed "$out" cow_copies parent)"
 
-out=$(cow-demo fork --heap 64M --pages 4099 --thp on 2>/dev/null)
+out=$(cow-demo fork --heap 64M --pages 4099 --thp on 2>/tmp/cow-demo.err)
 st=$?
+explain $st "$out"
 # Pages 0..4098 lie in 2 MiB regions 0..8: nine huge-page faults (splits).
 ktap_expect_eq "fork_k4099_thp_on_splits" "0 4099 9" \
 	"$st $(observed "$out" cow_copies child) $(observed "$out" thp_wp_faults child)"
 
-out=$(cow-demo snapshot --json 2>/dev/null)
+out=$(cow-demo snapshot --json 2>/tmp/cow-demo.err)
 st=$?
+explain $st "$out"
 case $(echo "$out" | tr -d ' \n') in *'"snapshot_exact":true'*) exact=1 ;; *) exact=0 ;; esac
 ktap_expect_eq "snapshot_exact_while_parent_writes" "0 1" "$st $exact"
 ktap_finished

@@ -45,9 +45,11 @@ ktap_plan 19
 
 # --- 1. The full screen, in a terminal wider than 80 columns. A 2 s
 # interval: an ended row shows for one refresh, and a capture under TCG
-# takes a few tenths of a second. 60 lines: this loop's own short-lived
-# processes (tmux clients, grep) rank above the ended workload (0 copies/s).
-tui_start top "sh -c 'trap : INT; cow-demo top 2 2>/tmp/top.err; echo top exited \$?; stty -a; sleep 60'" 100 60
+# takes a few tenths of a second. Sorted by total copies, so the ended
+# workload (0 copies/s, but 1021+ copies) stays near the top: sorted by
+# rate, the loop's own short-lived processes (tmux clients, grep) pushed
+# it off a 60-line screen in one run.
+tui_start top "sh -c 'trap : INT; cow-demo top --sort copies-total 2 2>/tmp/top.err; echo top exited \$?; stty -a; sleep 60'" 100 60
 sleep 1
 workload
 ktap_info "workload pid $S, its /proc/cowstat/pid row $row"
@@ -55,7 +57,7 @@ ktap_info "workload pid $S, its /proc/cowstat/pid row $row"
 ktap_result $? workload_copied_at_least_k "copies $copies >= $K"
 wait_screen top "^ +$S cowstat-lifecyc "
 echo "$SCREEN" | sed -n '1,14s/^/# | /p'
-matches '^cow-demo top  [0-9:]{8}  every 2 s  sort copies  [0-9]+ shown, ' "$(echo "$SCREEN" | sed -n 1p)"
+matches '^cow-demo top  [0-9:]{8}  every 2 s  sort copies-total  [0-9]+ shown, ' "$(echo "$SCREEN" | sed -n 1p)"
 ktap_result $? top_screen_title
 matches '^all/s: copies [0-9.]+  faults [0-9.]+  reuses [0-9.]+  zero [0-9.]+  forks [0-9.]+' \
 	"$(echo "$SCREEN" | sed -n 2p)"

@@ -1065,6 +1065,25 @@ fn uffd_read_msg(fd: i32) -> io::Result<Option<(u8, u64, u64)>> {
 
 // ---- 1, 2: private file mappings ----------------------------------------------
 
+/// A memfd of `k` pages filled with `byte` (a file whose pages are in the
+/// page cache).
+fn memfd_of_pages(name: &std::ffi::CStr, k: u64, byte: u8) -> Result<File> {
+    let fd = rustix::fs::memfd_create(name, rustix::fs::MemfdFlags::CLOEXEC).map_err(|e| {
+        Error::Syscall {
+            call: "memfd_create".into(),
+            source: e.into(),
+        }
+    })?;
+    let file = File::from(fd);
+    let ps = page_size();
+    let content = vec![byte; ps as usize];
+    for i in 0..k {
+        file.write_all_at(&content, i * ps)
+            .map_err(|e| Error::io("write", "the memfd", e))?;
+    }
+    Ok(file)
+}
+
 /// A MAP_PRIVATE mapping of a K-page shmem file (memfd), written without a
 /// read (`do_cow_fault` copies the page cache page into a new anonymous
 /// page, no `do_wp_page`), or read first (the read maps the page cache page
@@ -1075,18 +1094,8 @@ fn private_file(k: u64, pattern: Pattern, read_first: bool) -> Result<Verdict> {
     cs.require()?;
     pin_to_current_cpu()?;
     let ps = page_size();
-    let fd = rustix::fs::memfd_create(c"cowstat-private-file", rustix::fs::MemfdFlags::CLOEXEC)
-        .map_err(|e| Error::Syscall {
-            call: "memfd_create".into(),
-            source: e.into(),
-        })?;
-    let file = File::from(fd);
+    let file = memfd_of_pages(c"cowstat-private-file", k, 0x5a)?;
     let fd = file.as_raw_fd();
-    let content = vec![0x5au8; ps as usize];
-    for i in 0..k {
-        file.write_all_at(&content, i * ps)
-            .map_err(|e| Error::io("write", "the memfd", e))?;
-    }
     // The page cache's own frames, through a shared read-only mapping.
     let shared = Mapping::new(
         k * ps,
@@ -2440,18 +2449,8 @@ fn anon_prepare_retry(k: u64, pattern: Pattern) -> Result<Verdict> {
         return skip("needs 2 CPUs");
     }
     let ps = page_size();
-    // SAFETY: memfd_create reads the NUL-terminated name.
-    let fd = unsafe { libc::memfd_create(c"cowstat-anon-prepare".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(Error::last_os("memfd_create"));
-    }
-    // SAFETY: a new descriptor that nothing else owns.
-    let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-    let content = vec![0x3cu8; ps as usize];
-    for i in 0..k {
-        file.write_all_at(&content, i * ps)
-            .map_err(|e| Error::io("write", "the memfd", e))?;
-    }
+    let file = memfd_of_pages(c"cowstat-anon-prepare", k, 0x3c)?;
+    let fd = file.as_raw_fd();
     // One VMA per page: private file pages at the even pages of a PROT_NONE
     // reservation, so no two of them merge.
     let area = Mapping::new(
