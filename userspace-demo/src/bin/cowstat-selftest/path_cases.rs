@@ -2616,6 +2616,26 @@ extern "C" fn remap_on_sigbus(_sig: i32, info: *mut libc::siginfo_t, _ctx: *mut 
     SIGBUS_SEEN.fetch_add(1, Ordering::SeqCst);
 }
 
+/// Gives this thread an alternate signal stack of fresh, touched pages
+/// (mapped until the process exits).
+fn signal_stack() -> Result<Mapping> {
+    const SIZE: u64 = 64 << 10;
+    let stack = Mapping::anon(SIZE, 0, "the signal stack")?;
+    let ps = page_size();
+    stack.write_units(&(0..SIZE / ps).collect::<Vec<_>>(), ps, 0);
+    let ss = libc::stack_t {
+        ss_sp: stack.addr as *mut libc::c_void,
+        ss_flags: 0,
+        ss_size: stack.len,
+    };
+    // SAFETY: `ss` describes a mapping that the returned `Mapping` keeps
+    // alive; the caller keeps it for as long as signals may arrive.
+    if unsafe { libc::sigaltstack(&ss, std::ptr::null_mut()) } != 0 {
+        return Err(Error::last_os("sigaltstack"));
+    }
+    Ok(stack)
+}
+
 /// Sets the SIGBUS disposition: [`remap_on_sigbus`], or the default.
 fn sigbus_remaps(on: bool) -> Result<()> {
     // SAFETY: sigaction is plain data; the handler is an extern "C" fn
@@ -2627,7 +2647,7 @@ fn sigbus_remaps(on: bool) -> Result<()> {
         } else {
             libc::SIG_DFL
         };
-        sa.sa_flags = libc::SA_SIGINFO;
+        sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
         libc::sigemptyset(&mut sa.sa_mask);
         if libc::sigaction(libc::SIGBUS, &sa, std::ptr::null_mut()) != 0 {
             return Err(Error::last_os("sigaction(SIGBUS)"));
@@ -2674,7 +2694,10 @@ fn hwpoison(k: u64, poisoned: u64, pattern: Pattern) -> Result<Verdict> {
                 // window: the parent's handler writes this page after the
                 // fork, so the child's first write to it would be a reuse.
                 SIGBUS_SEEN.store(0, Ordering::SeqCst);
-                Ok(())
+                // The handler's frames go on a stack of fresh pages: on the
+                // normal stack they can reach a page the parent wrote after
+                // the fork, whose first write here would be a reuse.
+                signal_stack().map_err(|_| 96u8)
             },
             |_, _| {
                 for &p in &order {
