@@ -412,7 +412,6 @@ fn run_workers(a: &MapArgs, scr: &Screen) -> Result<(MapReport, Grid)> {
         agreement,
         notes,
     };
-    let _ = title;
     Ok((report, grid))
 }
 
@@ -574,7 +573,6 @@ fn run_pid(a: &MapArgs, pid: u32, scr: &Screen) -> Result<(MapReport, Grid)> {
         agreement,
         notes,
     };
-    let _ = title;
     Ok((report, grid))
 }
 
