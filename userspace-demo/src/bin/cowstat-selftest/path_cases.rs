@@ -2616,9 +2616,10 @@ extern "C" fn remap_on_sigbus(_sig: i32, info: *mut libc::siginfo_t, _ctx: *mut 
     SIGBUS_SEEN.fetch_add(1, Ordering::SeqCst);
 }
 
-/// Gives this thread an alternate signal stack of fresh, touched pages
-/// (mapped until the process exits).
-fn signal_stack() -> Result<Mapping> {
+/// Gives this thread an alternate signal stack of fresh, touched pages.
+/// The mapping is never unmapped (leaked on purpose), so the kernel can
+/// never write a signal frame into memory that was given back.
+fn signal_stack() -> Result<()> {
     const SIZE: u64 = 64 << 10;
     let stack = Mapping::anon(SIZE, 0, "the signal stack")?;
     let ps = page_size();
@@ -2628,12 +2629,13 @@ fn signal_stack() -> Result<Mapping> {
         ss_flags: 0,
         ss_size: stack.len,
     };
-    // SAFETY: `ss` describes a mapping that the returned `Mapping` keeps
-    // alive; the caller keeps it for as long as signals may arrive.
+    std::mem::forget(stack);
+    // SAFETY: `ss` describes a mapping that stays mapped until the process
+    // exits (forgotten above).
     if unsafe { libc::sigaltstack(&ss, std::ptr::null_mut()) } != 0 {
         return Err(Error::last_os("sigaltstack"));
     }
-    Ok(stack)
+    Ok(())
 }
 
 /// Sets the SIGBUS disposition: [`remap_on_sigbus`], or the default.
