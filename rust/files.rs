@@ -245,8 +245,7 @@ fn show_probes(out: &mut SeqFile<'_>, _arg: i64) -> fmt::Result {
     writeln!(out, "{:<28} {:<12} part of", "caller", "status")?;
     write_callers(out, &hooks::WP_CALLERS, "write-protect fault")?;
     write_callers(out, &hooks::THP_CALLERS, "huge PMD write fault")?;
-    write_callers(out, &hooks::HUGETLB_CALLERS, "hugetlb write fault")?;
-    write_callers(out, &hooks::FILE_COW_CALLERS, "private file write fault")
+    write_callers(out, &hooks::HUGETLB_CALLERS, "hugetlb write fault")
 }
 
 fn write_callers<const N: usize>(out: &mut SeqFile<'_>, set: &Callers<N>, part: &str) -> fmt::Result {

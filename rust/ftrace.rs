@@ -307,10 +307,17 @@ unsafe extern "C" fn trampoline<T: HookTable>(
         return;
     };
     let ip = ip as usize;
-    for (hook, address) in T::HOOKS.iter().zip(T::addresses()) {
+    let addresses = T::addresses();
+    for (index, hook) in T::HOOKS.iter().enumerate() {
+        let Some(address) = addresses.get(index) else {
+            return;
+        };
         let start = address.load(Ordering::Relaxed);
         if start != 0 && ip.wrapping_sub(start) < ENTRY_WINDOW {
-            (hook.status)().count_hit();
+            // Hook `index` owns hit counter `index` (checked at attach), so
+            // no call through `status` on this path.
+            // SAFETY: No pointers; an out-of-range index is ignored.
+            unsafe { glue::cowstat_hit(index as u32) };
             (hook.entry)(&Call {
                 caller: parent_ip as usize,
                 fregs,

@@ -232,6 +232,47 @@ u64 cowstat_hits_sum(unsigned int hook)
 	return sum;
 }
 
+/* ---- Per-CPU write-fault attempts ---------------------------------------- */
+
+/*
+ * Entries of do_wp_page and do_huge_pmd_wp_page (rust/event.rs order), per
+ * CPU and per reset bank (rust/table.rs): every write fault enters them, so
+ * their count touches no shared line and looks no process up. Only the
+ * global stats show attempts.
+ */
+#define COWSTAT_ATTEMPT_KINDS 2
+static DEFINE_PER_CPU(u64, cowstat_attempts[2][COWSTAT_ATTEMPT_KINDS]);
+
+notrace void cowstat_attempt(unsigned int bank, unsigned int kind)
+{
+	if (bank < 2 && kind < COWSTAT_ATTEMPT_KINDS)
+		this_cpu_inc(cowstat_attempts[bank][kind]);
+}
+
+u64 cowstat_attempts_sum(unsigned int bank, unsigned int kind)
+{
+	u64 sum = 0;
+	int cpu;
+
+	if (bank >= 2 || kind >= COWSTAT_ATTEMPT_KINDS)
+		return 0;
+	for_each_possible_cpu(cpu)
+		sum += per_cpu(cowstat_attempts[bank][kind], cpu);
+	return sum;
+}
+
+/* Only for a bank no hook counts into (after the reset's grace period). */
+void cowstat_attempts_zero(unsigned int bank)
+{
+	int cpu, kind;
+
+	if (bank >= 2)
+		return;
+	for_each_possible_cpu(cpu)
+		for (kind = 0; kind < COWSTAT_ATTEMPT_KINDS; kind++)
+			per_cpu(cowstat_attempts[bank][kind], cpu) = 0;
+}
+
 /* ---- Process identity and pid namespaces -------------------------------- */
 
 /*
@@ -376,6 +417,17 @@ notrace bool cowstat_vma_is_shared(const void *vma)
 	       (VM_SHARED | VM_MAYSHARE);
 }
 
+/*
+ * A write fault on a private mapping: set_pte_range's own test for "this
+ * is a copy-on-write page" (mm/memory.c, 6.12 and 7.x).
+ */
+notrace bool cowstat_vmf_is_private_write(const void *vmf)
+{
+	const struct vm_fault *f = vmf;
+
+	return (f->flags & FAULT_FLAG_WRITE) && !(f->vma->vm_flags & VM_SHARED);
+}
+
 /* The fault is a GUP unshare request, not a write. */
 notrace bool cowstat_vmf_is_unshare(const void *vmf)
 {
@@ -405,6 +457,12 @@ notrace unsigned long cowstat_current(int *tgid, u64 comm[2])
 	comm[0] = READ_ONCE(((u64 *)t->comm)[0]);
 	comm[1] = READ_ONCE(((u64 *)t->comm)[1]);
 	return (unsigned long)t;
+}
+
+/* The running task, as an identity to compare (never dereferenced). */
+notrace unsigned long cowstat_current_task(void)
+{
+	return (unsigned long)current;
 }
 
 /* `uname -r`, for load errors. */

@@ -25,6 +25,10 @@ struct cowstat_kretprobe *cowstat_kretprobe_new(const char *symbol, cowstat_ret_
 void cowstat_kretprobe_free(struct cowstat_kretprobe *k);
 void cowstat_hit(unsigned int hook);
 u64 cowstat_hits_sum(unsigned int hook);
+void cowstat_attempt(unsigned int bank, unsigned int kind);
+u64 cowstat_attempts_sum(unsigned int bank, unsigned int kind);
+void cowstat_attempts_zero(unsigned int bank);
+unsigned long cowstat_current_task(void);
 int cowstat_current_pids(unsigned long *ns, int *nr, int max, unsigned long *ref);
 void cowstat_put_pid_ns(unsigned long ns);
 int cowstat_current_vtgid(void);
@@ -39,6 +43,7 @@ void cowstat_synchronize(void);
 int cowstat_pte_source(const void *ptep);
 bool cowstat_vma_is_shared(const void *vma);
 bool cowstat_vmf_is_unshare(const void *vmf);
+bool cowstat_vmf_is_private_write(const void *vmf);
 bool cowstat_task_has_new_mm(const void *task);
 unsigned long cowstat_current(int *tgid, u64 comm[2]);
 struct proc_dir_entry *cowstat_proc_mkdir(const char *name);

@@ -66,11 +66,16 @@ extern "C" {
     pub(crate) fn cowstat_pte_source(ptep: *const c_void) -> c_int;
     pub(crate) fn cowstat_vma_is_shared(vma: *const c_void) -> bool;
     pub(crate) fn cowstat_vmf_is_unshare(vmf: *const c_void) -> bool;
+    pub(crate) fn cowstat_vmf_is_private_write(vmf: *const c_void) -> bool;
     pub(crate) fn cowstat_task_has_new_mm(task: *const c_void) -> bool;
     pub(crate) fn cowstat_current(tgid: *mut c_int, comm: *mut [u64; 2]) -> c_ulong;
 
     pub(crate) fn cowstat_hit(hook: c_uint);
     pub(crate) fn cowstat_hits_sum(hook: c_uint) -> u64;
+    pub(crate) fn cowstat_attempt(bank: c_uint, kind: c_uint);
+    pub(crate) fn cowstat_attempts_sum(bank: c_uint, kind: c_uint) -> u64;
+    pub(crate) fn cowstat_attempts_zero(bank: c_uint);
+    pub(crate) fn cowstat_current_task() -> c_ulong;
 
     pub(crate) fn cowstat_current_pids(ns: *mut c_ulong, nr: *mut c_int, max: c_int, nsref: *mut c_ulong) -> c_int;
     pub(crate) fn cowstat_put_pid_ns(ns: c_ulong);

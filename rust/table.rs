@@ -14,6 +14,9 @@
 //!   with the same pid, later, claims a fresh row.
 //! - When no slot is free the event goes to the `<other>` row, so the sum
 //!   of all rows plus the retired totals is always the global count.
+//! - Write-fault attempts are the exception: every write fault enters
+//!   `do_wp_page`, rows do not show attempts, so they are counted per CPU
+//!   ([`ProcessTable::attempt`]), in the same two banks.
 //!
 //! Reset: counters live in two banks. An event reads the current bank once
 //! and counts into it; a reset zeroes the idle bank, switches to it and
@@ -157,6 +160,20 @@ impl ProcessTable {
                 }
             }
         }
+    }
+
+    /// Counts a write-fault attempt ([`Event::WpAttempt`] or
+    /// [`Event::ThpWpAttempt`]; anything else is ignored): a per-CPU
+    /// increment in the current bank, no row looked up. Safe in hook context.
+    #[inline]
+    pub(crate) fn attempt(&self, kind: Event) {
+        let kind = match kind {
+            Event::WpAttempt => 0,
+            Event::ThpWpAttempt => 1,
+            _ => return,
+        };
+        // SAFETY: No pointers; the glue ignores out-of-range indexes.
+        unsafe { glue::cowstat_attempt(self.bank() as u32, kind) };
     }
 
     /// Where a process's slot search starts. Multiplicative hashing with the
@@ -343,6 +360,10 @@ impl ProcessTable {
             }
             // SAFETY: As above.
             if !unsafe { glue::cowstat_retire_read_retry(seq) } {
+                for (kind, event) in [Event::WpAttempt, Event::ThpWpAttempt].into_iter().enumerate() {
+                    // SAFETY: No pointers.
+                    sum.0[event as usize] = unsafe { glue::cowstat_attempts_sum(bank as u32, kind as u32) };
+                }
                 return sum;
             }
         }
@@ -357,6 +378,8 @@ impl ProcessTable {
             slot.banks[idle].iter().for_each(Counter::reset);
         }
         self.retired[idle].iter().for_each(Counter::reset);
+        // SAFETY: No pointers; no hook counts into the idle bank (above).
+        unsafe { glue::cowstat_attempts_zero(idle as u32) };
         self.bank.store(idle, Ordering::Relaxed);
         // SAFETY: No preconditions; waits for hooks still in the old bank.
         unsafe { glue::cowstat_synchronize() };

@@ -30,6 +30,13 @@ impl Current {
     }
 }
 
+/// The running task's `task_struct` address: an identity to compare,
+/// never dereferenced.
+pub(crate) fn current_task() -> usize {
+    // SAFETY: No pointers; the glue reads only `current`.
+    unsafe { glue::cowstat_current_task() as usize }
+}
+
 /// The running process's pid as its own pid namespace numbers it.
 pub(crate) fn own_pid() -> i32 {
     // SAFETY: No pointers; the glue reads only `current`.

@@ -51,6 +51,12 @@ impl UnshareFaults {
         self.untracked.inc();
     }
 
+    /// Whether any task has a mark (one load).
+    #[inline]
+    pub(crate) fn any(&self) -> bool {
+        self.marked.load(Relaxed) != 0
+    }
+
     /// Clears `task`'s mark; returns whether it had one. Only `task` itself
     /// sets or clears its mark, so its own program order is all that counts.
     #[inline]

@@ -14,10 +14,11 @@
 //! | `ptep_clear_flush` | [`HUGETLB_CALLERS`] | `hugetlb_copies` |
 //! | `ptep_set_access_flags` | [`WP_CALLERS`] | `wp_reuses`, `wp_shared` |
 //! | `ptep_set_access_flags` | [`HUGETLB_CALLERS`] | `hugetlb_reuses` |
-//! | `folio_add_new_anon_rmap` | [`FILE_COW_CALLERS`] | `cow_file` (first write to a private file page) |
+//! | `set_pte_range` | any (the kernel's own test: a write fault on a private mapping) | `cow_file` (first write to a private file page) |
 //! | `do_huge_pmd_wp_page` entry | the fault handler | `thp_wp_attempts` |
 //! | `pmdp_set_access_flags` | [`THP_CALLERS`] | `thp_reuses` |
 //! | `__split_huge_pmd` | [`THP_CALLERS`] | `thp_splits` |
+//! | `split_huge_pmd_locked`, `__split_huge_pmd_locked` | [`THP_CALLERS`] | `thp_splits`, where the functions above them are inlined |
 //! | `map_anon_folio_pmd_pf` (7.x only) | [`THP_CALLERS`] | `thp_zero` |
 //! | `map_anon_folio_pmd_nopf` (7.x only) | [`THP_CALLERS`] | `thp_zero`, where `_pf` is inlined |
 //! | `wake_up_new_task` | `kernel_clone` | `forks` (a child with its own mm) |
@@ -43,7 +44,7 @@ use crate::{
     kretprobe::ReturnHook,
     event::Event,
     table::ProcessTable,
-    task::Current,
+    task::{self, Current},
     unshare::UnshareFaults,
 };
 use core::{
@@ -86,11 +87,6 @@ pub(crate) static HUGETLB_CALLERS: Callers<3> = Callers::new([
     c"set_huge_ptep_writable",
     c"set_huge_ptep_maybe_writable",
 ]);
-/// Where a private file page's first-write copy is installed
-/// (`do_cow_fault` → `finish_fault` → `set_pte_range`).
-pub(crate) static FILE_COW_CALLERS: Callers<3> =
-    Callers::new([c"set_pte_range", c"finish_fault", c"do_cow_fault"]);
-
 /// Every entry hook, in `/proc/cowstat/probes` order.
 pub(crate) struct EntryHooks;
 
@@ -109,11 +105,11 @@ impl HookTable for EntryHooks {
 }
 
 /// The hooks of [`EntryHooks`]; hook `i` uses per-CPU hit counter `i`.
-pub(crate) const ENTRY_HOOKS: [HookInfo; 11] = [
+pub(crate) const ENTRY_HOOKS: [HookInfo; 13] = [
     HookInfo::of::<DoWpPage>(),
     HookInfo::of::<PtepClearFlush>(),
     HookInfo::of::<PtepSetAccessFlags>(),
-    HookInfo::of::<FolioAddNewAnonRmap>(),
+    HookInfo::of::<SetPteRange>(),
     HookInfo::of::<DoHugePmdWpPage>(),
     HookInfo::of::<PmdpSetAccessFlags>(),
     HookInfo::of::<SplitHugePmd>(),
@@ -121,6 +117,8 @@ pub(crate) const ENTRY_HOOKS: [HookInfo; 11] = [
     HookInfo::of::<ReleaseTask>(),
     HookInfo::of::<MapAnonFolioPmdPf>(),
     HookInfo::of::<MapAnonFolioPmdNopf>(),
+    HookInfo::of::<SplitHugePmdLocked>(),
+    HookInfo::of::<SplitHugePmdLockedInner>(),
 ];
 
 /// The return probe's state, for `/proc/cowstat/probes`.
@@ -137,7 +135,6 @@ pub(crate) fn attach_all(release: &str) -> Result<Hooks<EntryHooks>> {
     let wp = WP_CALLERS.request(&mut symbols)?;
     let thp = THP_CALLERS.request(&mut symbols)?;
     let hugetlb = HUGETLB_CALLERS.request(&mut symbols)?;
-    let file = FILE_COW_CALLERS.request(&mut symbols)?;
     symbols.resolve()?;
     if WP_CALLERS.store(&symbols, wp) == 0 {
         pr_err!(
@@ -148,7 +145,6 @@ pub(crate) fn attach_all(release: &str) -> Result<Hooks<EntryHooks>> {
     }
     THP_CALLERS.store(&symbols, thp);
     HUGETLB_CALLERS.store(&symbols, hugetlb);
-    FILE_COW_CALLERS.store(&symbols, file);
     Hooks::attach(release, &symbols, 0)
 }
 
@@ -180,16 +176,21 @@ unsafe impl EntryHook for DoWpPage {
     hook_status!(0);
 
     fn entry(call: &Call) {
-        let me = Current::get();
-        // A task handles one fault at a time: whatever unshare fault it had
-        // in flight ended without a copy.
-        UNSHARE.end(me.task);
         // SAFETY: arg 0 is the `struct vm_fault *` of this fault, valid
         // for the call (trait contract).
-        if unsafe { glue::cowstat_vmf_is_unshare(call.arg(0) as *const c_void) } {
-            UNSHARE.begin(me.task);
-        } else {
-            record(&me, Event::WpAttempt);
+        let unshare = unsafe { glue::cowstat_vmf_is_unshare(call.arg(0) as *const c_void) };
+        // A task handles one fault at a time: whatever unshare fault it had
+        // in flight ended without a copy. (Usually none is in flight: then
+        // this is one load, and the task is not even looked up.)
+        if unshare || UNSHARE.any() {
+            let task = task::current_task();
+            UNSHARE.end(task);
+            if unshare {
+                UNSHARE.begin(task);
+            }
+        }
+        if !unshare {
+            TABLE.attempt(Event::WpAttempt);
         }
     }
 }
@@ -263,21 +264,27 @@ unsafe impl EntryHook for PtepSetAccessFlags {
     }
 }
 
-/// `void folio_add_new_anon_rmap(struct folio *, struct vm_area_struct *,
-/// unsigned long address, rmap_t flags)`: a new anonymous page goes live.
-pub(crate) struct FolioAddNewAnonRmap;
+/// `void set_pte_range(struct vm_fault *vmf, struct folio *, struct page *,
+/// unsigned int nr, unsigned long addr)`: `finish_fault` maps the page a
+/// file fault prepared, after it rechecked the PTE under its lock. For a
+/// write fault on a private mapping that page is `do_cow_fault`'s new
+/// anonymous copy: the test is the kernel's own (`set_pte_range` then adds
+/// the anonymous rmap), so no caller filter is needed, and the hook stays
+/// off the anonymous fault paths, which never call it. (Fault-around,
+/// its other caller, serves read faults only.)
+pub(crate) struct SetPteRange;
 
-// SAFETY: `entry` reads no argument.
-unsafe impl EntryHook for FolioAddNewAnonRmap {
-    const FUNCTION: &'static CStr = c"folio_add_new_anon_rmap";
+// SAFETY: `entry` reads arg 0 as `struct vm_fault *`, as declared.
+unsafe impl EntryHook for SetPteRange {
+    const FUNCTION: &'static CStr = c"set_pte_range";
     const REQUIRED: bool = false;
     const COUNTS: &'static str = "cow_file (first write)";
     hook_status!(3);
 
     fn entry(call: &Call) {
-        // `set_pte_range` installs a new anonymous page only for a write
-        // fault on a private file mapping: `do_cow_fault`'s copy.
-        if FILE_COW_CALLERS.contains(call.caller()) {
+        // SAFETY: arg 0 is this fault's `struct vm_fault *`, valid (with its
+        // VMA) for the call.
+        if unsafe { glue::cowstat_vmf_is_private_write(call.arg(0) as *const c_void) } {
             // Not a write-protect fault: the page was not mapped before.
             TABLE.record(&Current::get(), None, Event::CowFile);
         }
@@ -297,7 +304,7 @@ unsafe impl EntryHook for DoHugePmdWpPage {
     fn entry(call: &Call) {
         // SAFETY: arg 0 is this fault's `struct vm_fault *`.
         if !unsafe { glue::cowstat_vmf_is_unshare(call.arg(0) as *const c_void) } {
-            record(&Current::get(), Event::ThpWpAttempt);
+            TABLE.attempt(Event::ThpWpAttempt);
         }
     }
 }
@@ -383,6 +390,48 @@ unsafe impl EntryHook for MapAnonFolioPmdNopf {
     fn entry(call: &Call) {
         if THP_CALLERS.contains(call.caller()) {
             record(&Current::get(), Event::ThpZero);
+        }
+    }
+}
+
+/// `void split_huge_pmd_locked(struct vm_area_struct *, unsigned long,
+/// pmd_t *, bool freeze, struct folio *)`: what [`SplitHugePmd`] calls.
+/// The split chain is `__split_huge_pmd` → `split_huge_pmd_locked` →
+/// static `__split_huge_pmd_locked`; each of the three counts only when
+/// called from the huge-PMD write fault itself. So exactly one counts, the
+/// first one the compiler kept out of line: clang (the debug kernel)
+/// inlines the first two into `do_huge_pmd_wp_page`, gcc keeps them.
+pub(crate) struct SplitHugePmdLocked;
+
+// SAFETY: `entry` reads no argument.
+unsafe impl EntryHook for SplitHugePmdLocked {
+    const FUNCTION: &'static CStr = c"split_huge_pmd_locked";
+    const REQUIRED: bool = false;
+    const COUNTS: &'static str = "thp_splits (callers inlined)";
+    hook_status!(11);
+
+    fn entry(call: &Call) {
+        if THP_CALLERS.contains(call.caller()) {
+            record(&Current::get(), Event::ThpSplit);
+        }
+    }
+}
+
+/// `static void __split_huge_pmd_locked(struct vm_area_struct *, pmd_t *,
+/// unsigned long haddr, bool freeze)`: the last of the split chain (see
+/// [`SplitHugePmdLocked`]); inlined into its caller on gcc builds.
+pub(crate) struct SplitHugePmdLockedInner;
+
+// SAFETY: `entry` reads no argument.
+unsafe impl EntryHook for SplitHugePmdLockedInner {
+    const FUNCTION: &'static CStr = c"__split_huge_pmd_locked";
+    const REQUIRED: bool = false;
+    const COUNTS: &'static str = "thp_splits (callers inlined)";
+    hook_status!(12);
+
+    fn entry(call: &Call) {
+        if THP_CALLERS.contains(call.caller()) {
+            record(&Current::get(), Event::ThpSplit);
         }
     }
 }

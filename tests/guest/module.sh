@@ -22,7 +22,7 @@ ktap_expect_eq "stats_counter_names" "wp_faults cow_copies cow_zero wp_reuses wp
 
 # Every hook is attached on both kernels the project tests (6.12 and
 # Debian's 7.x): the hook table above the blank line of `probes`.
-for fn in do_wp_page ptep_clear_flush ptep_set_access_flags folio_add_new_anon_rmap \
+for fn in do_wp_page ptep_clear_flush ptep_set_access_flags set_pte_range \
 	do_huge_pmd_wp_page pmdp_set_access_flags __split_huge_pmd wake_up_new_task release_task dup_mmap; do
 	st=$(awk -v f=$fn '/^$/ { exit } $1 == f { print $3 }' $P/probes)
 	ktap_expect_eq "probe_${fn}_active" active "$st"
@@ -36,6 +36,16 @@ for fn in map_anon_folio_pmd_pf map_anon_folio_pmd_nopf; do
 	st=$(awk -v f=$fn '/^$/ { exit } $1 == f { print $3 }' $P/probes)
 	ktap_expect_eq "probe_${fn}_$want" "$want" "$st"
 done
+# The split chain: split_huge_pmd_locked is a function on every kernel we
+# test; its static callee __split_huge_pmd_locked only where the compiler
+# kept it out of line (6.12 with gcc, and clang's debug kernel), so its
+# hook must be active exactly when the kernel has it as a function.
+st=$(awk '/^$/ { exit } $1 == "split_huge_pmd_locked" { print $3 }' $P/probes)
+ktap_expect_eq "probe_split_huge_pmd_locked_active" active "$st"
+want=missing
+grep -q ' __split_huge_pmd_locked$' /proc/kallsyms && want=active
+st=$(awk '/^$/ { exit } $1 == "__split_huge_pmd_locked" { print $3 }' $P/probes)
+ktap_expect_eq "probe___split_huge_pmd_locked_${want}_as_in_kallsyms" "$want" "$st"
 # The write-protect path's own function must exist for the caller filter.
 st=$(awk '/^caller/ { c = 1 } c && $1 == "do_wp_page" { print $2 }' $P/probes)
 ktap_expect_eq "caller_do_wp_page_is_a_function" function "$st"

@@ -21,21 +21,19 @@ exec 3>"$out"
 log() { echo "bench: $*"; }
 note() { echo "# $*" >&3; }
 # Variants that scripts/bench adds: the "bare" cowstat build (its entry
-# probes return at once), loaded as `bare`, and a separate module with an
-# empty raw ftrace callback on the same two functions, loaded as `ftrace`.
-# `load` always means the real module.
+# probes return at once), loaded as `bare`, and with --baseline REF the
+# module built from commit REF, loaded as `base`. `load` always means the
+# module under test.
 BARE_KO=/lib/cowstat/cowstat-bare.ko
-FTRACE_KO=/lib/cowstat/cowstat-ftrace-bare.ko
+BASE_KO=/lib/cowstat/cowstat-base.ko
 loaded() { [ -e /proc/cowstat/stats ]; }
-ftrace_loaded() { grep -q '^cowstat_ftrace_bare ' /proc/modules; }
 unload() {
 	! loaded || rmmod cowstat
-	! ftrace_loaded || rmmod cowstat_ftrace_bare
 	state=none
 }
 load() { [ "${state:-}" = full ] && loaded || { unload; insmod "$KO"; state=full; }; }
 bare() { unload; insmod "$BARE_KO"; state=bare; }
-ftrace() { unload; insmod "$FTRACE_KO"; state=ftrace; }
+base() { unload; insmod "$BASE_KO"; state=base; }
 reset() { echo 0 >/proc/cowstat/stats; }
 run() { log "$*"; "$B" "$@" >&3; }
 
@@ -161,10 +159,10 @@ esac
 
 # 1+2. Probe overhead and COW cost breakdown, loaded vs unloaded (and the
 # variants, if present), in ABBA / ABCDDCBA order. Variant runs are tagged
-# bareN / ftraceN so that roundN holds exactly the loaded/unloaded pair.
+# bareN / baseN so that roundN holds exactly the loaded/unloaded pair.
 states="load unload"
 [ -e "$BARE_KO" ] && states="$states bare"
-[ -e "$FTRACE_KO" ] && states="$states ftrace"
+[ -e "$BASE_KO" ] && states="$states base"
 note "overhead states: $states"
 r=1
 while [ $r -le $ROUNDS ]; do
@@ -172,7 +170,7 @@ while [ $r -le $ROUNDS ]; do
 	[ $((r % 2)) = 0 ] && order=$(echo "$states" | awk '{for (i = NF; i > 0; i--) printf "%s ", $i}')
 	for s in $order; do
 		$s
-		case $s in bare | ftrace) tag=$s$r ;; *) tag=round$r ;; esac
+		case $s in bare | base) tag=$s$r ;; *) tag=round$r ;; esac
 		run --tag $tag overhead --heap $OV_HEAP --pages $OV_PAGES \
 			--touch $OV_TOUCH --repeats $OV_REP
 	done

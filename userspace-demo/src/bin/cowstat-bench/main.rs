@@ -40,7 +40,7 @@ struct Cli {
     #[arg(long, value_enum, global = true, default_value_t = Place::Guest)]
     place: Place,
     /// Recorded in every record: the driver's place in its plan, one of
-    /// roundN, bareN, ftraceN, host, sweep, heap, vmas, rows, scaleN,
+    /// roundN, bareN, baseN, host, sweep, heap, vmas, rows, scaleN,
     /// rows_1000, table_full, table_fullN, table_emptyN
     #[arg(long, global = true, default_value = "", value_name = "TAG")]
     tag: tags::Tag,

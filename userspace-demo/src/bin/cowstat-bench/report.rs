@@ -103,9 +103,9 @@ pub fn overhead_ratio(recs: &[Record], metric: Metric) -> Option<Ratio> {
 /// The overhead of `metric` split by the bare build (entry hooks that
 /// return at once): per round N, bare (tag `bareN`) over unloaded (`roundN`)
 /// is the hook mechanism's share, loaded over bare the handlers' share.
-/// If the run has them, `ftraceN` rounds (a separate module with an empty
-/// raw ftrace callback on the same functions, no cowstat loaded) over
-/// unloaded cross-check the mechanism's cost.
+/// If the run has them, `baseN` rounds (the module built from an earlier
+/// commit, `scripts/bench --baseline REF`) give loaded / base: what the
+/// change since REF costs, measured in the same boot.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MechanismSplit {
     /// Metric name.
@@ -118,9 +118,9 @@ pub struct MechanismSplit {
     pub mechanism: Spread,
     /// Per-round loaded / bare.
     pub handlers: Spread,
-    /// Median of the raw-ftrace samples, and per-round raw ftrace / unloaded.
-    pub ftrace_median: Option<f64>,
-    pub ftrace_mechanism: Option<Spread>,
+    /// Median of the baseline build's samples, and per-round loaded / base.
+    pub base_median: Option<f64>,
+    pub against_base: Option<Spread>,
 }
 
 /// See [`MechanismSplit`]; `None` without bare runs.
@@ -148,9 +148,9 @@ pub fn mechanism_split(recs: &[Record], metric: Metric) -> Option<MechanismSplit
         let med = |v: &[f64]| Spread::of(v).median;
         mech.push(med(&b) / med(&u));
         hand.push(med(&l) / med(&b));
-        let f = pick(Tag::Ftrace(n), "unloaded");
+        let f = pick(Tag::Base(n), "loaded");
         if !f.is_empty() {
-            raw.push(med(&f) / med(&u));
+            raw.push(med(&l) / med(&f));
             all_f.extend(f);
         }
         all_u.extend(u);
@@ -167,8 +167,8 @@ pub fn mechanism_split(recs: &[Record], metric: Metric) -> Option<MechanismSplit
         loaded_median: Spread::of(&all_l).median,
         mechanism: Spread::of(&mech),
         handlers: Spread::of(&hand),
-        ftrace_median: (!all_f.is_empty()).then(|| Spread::of(&all_f).median),
-        ftrace_mechanism: (!raw.is_empty()).then(|| Spread::of(&raw)),
+        base_median: (!all_f.is_empty()).then(|| Spread::of(&all_f).median),
+        against_base: (!raw.is_empty()).then(|| Spread::of(&raw)),
     })
 }
 
@@ -351,27 +351,29 @@ pub fn run(inputs: &[PathBuf], dir: &Path, header: &str) -> Result<()> {
             md,
             "\nWhere it goes: the bare build's entry hooks return at once, so \
              bare / unloaded is the hook mechanism (raw ftrace callbacks) and \
-             loaded / bare our handlers; raw ftrace is a separate module with an \
-             empty callback on `do_wp_page` and `wp_page_copy`, a cross-check of \
-             the mechanism's cost (per-round ratios, median (min–max)):\n"
+             loaded / bare our handlers; base, if the run has it, is the module \
+             built from an earlier commit (`scripts/bench --baseline REF`) in the \
+             same boot, so loaded / base is what changed since (per-round ratios, \
+             median (min–max)):\n"
         );
         let _ = writeln!(
             md,
-            "| metric | unloaded | bare | loaded | bare / unloaded | loaded / bare | raw ftrace / unloaded |"
+            "| metric | unloaded | bare | base | loaded | bare / unloaded | loaded / bare | loaded / base |"
         );
-        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|");
         let spread = |s: &Spread| format!("{:.3} ({:.3}–{:.3})", s.median, s.min, s.max);
         for x in &splits {
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
                 x.metric,
                 shown(x.metric, x.unloaded_median),
                 shown(x.metric, x.bare_median),
+                x.base_median.map_or("-".into(), |m| shown(x.metric, m)),
                 shown(x.metric, x.loaded_median),
                 spread(&x.mechanism),
                 spread(&x.handlers),
-                x.ftrace_mechanism.as_ref().map_or("-".into(), spread),
+                x.against_base.as_ref().map_or("-".into(), spread),
             );
         }
         let _ = writeln!(md);

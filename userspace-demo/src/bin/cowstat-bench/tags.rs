@@ -190,8 +190,8 @@ pub enum Tag {
     Round(u32),
     /// Overhead round N with the bare module (entry hooks that return).
     Bare(u32),
-    /// Overhead round N with the raw-ftrace comparison module.
-    Ftrace(u32),
+    /// Overhead round N with the baseline build (`scripts/bench --baseline`).
+    Base(u32),
     /// A host run.
     Host,
     /// The fork heap sweep.
@@ -225,7 +225,7 @@ impl Tag {
 }
 
 /// The tag forms, for errors and `--help`.
-pub const TAG_FORMS: &str = "roundN, bareN, ftraceN, host, sweep, heap, vmas, rows, scaleN, \
+pub const TAG_FORMS: &str = "roundN, bareN, baseN, host, sweep, heap, vmas, rows, scaleN, \
                              rows_1000, table_full, table_fullN, table_emptyN";
 
 impl FromStr for Tag {
@@ -247,8 +247,8 @@ impl FromStr for Tag {
                     Tag::Round(n)
                 } else if let Some(n) = numbered("bare") {
                     Tag::Bare(n)
-                } else if let Some(n) = numbered("ftrace") {
-                    Tag::Ftrace(n)
+                } else if let Some(n) = numbered("base") {
+                    Tag::Base(n)
                 } else if let Some(n) = numbered("scale") {
                     Tag::Scale(n)
                 } else if let Some(n) = numbered("table_full") {
@@ -269,7 +269,7 @@ impl fmt::Display for Tag {
             Tag::None => Ok(()),
             Tag::Round(n) => write!(f, "round{n}"),
             Tag::Bare(n) => write!(f, "bare{n}"),
-            Tag::Ftrace(n) => write!(f, "ftrace{n}"),
+            Tag::Base(n) => write!(f, "base{n}"),
             Tag::Host => f.write_str("host"),
             Tag::Sweep => f.write_str("sweep"),
             Tag::Heap => f.write_str("heap"),
@@ -314,7 +314,7 @@ mod tests {
             "",
             "round3",
             "bare1",
-            "ftrace20",
+            "base20",
             "host",
             "sweep",
             "heap",
@@ -373,7 +373,7 @@ mod tests {
                     (_, t) if t.starts_with("tag=") => t[4..].trim_end_matches(';'),
                     _ => continue,
                 };
-                for module in ["bare", "ftrace"] {
+                for module in ["bare", "base"] {
                     let t = raw
                         .replace("$r", "1")
                         .replace("$i", "1")
