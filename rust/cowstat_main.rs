@@ -139,7 +139,10 @@ impl kernel::Module for CowStat {
         let fork_probe = match ReturnProbe::attach::<hooks::DupMmap>() {
             Ok(p) => p,
             Err(e) => {
-                pr_warn!("Cannot probe dup_mmap ({:?}); fork latency stays empty\n", e);
+                pr_warn!(
+                    "Cannot probe dup_mmap ({:?}); fork latency stays empty\n",
+                    e
+                );
                 None
             }
         };
@@ -149,7 +152,10 @@ impl kernel::Module for CowStat {
         })?;
         pr_info!(
             "Loaded: {} of {} hooks attached, /proc/cowstat ready\n",
-            hooks::ENTRY_HOOKS.iter().filter(|h| (h.status)().state_name() == "active").count()
+            hooks::ENTRY_HOOKS
+                .iter()
+                .filter(|h| (h.status)().state_name() == "active")
+                .count()
                 + usize::from(fork_probe.is_some()),
             hooks::ENTRY_HOOKS.len() + 1
         );

@@ -80,7 +80,14 @@ impl ExitedRing {
     }
 
     /// Records a final row, overwriting the oldest. Takes over `nsref`.
-    pub(crate) fn push(&self, tgid: i32, pids: &Pids, nsref: NsRef, comm: &[u8; COMM_LEN], counts: &Counts) {
+    pub(crate) fn push(
+        &self,
+        tgid: i32,
+        pids: &Pids,
+        nsref: NsRef,
+        comm: &[u8; COMM_LEN],
+        counts: &Counts,
+    ) {
         // More than EXITED concurrent writers would be needed to meet
         // another writer here; then the one that finds the entry odd takes
         // the next one.

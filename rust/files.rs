@@ -5,7 +5,9 @@
 use crate::{
     callers::Callers,
     event::Event,
-    hooks::{self, DUP_MMAP_STATUS, ENTRY_HOOKS, FORKS, FORK_LATENCY, FORK_NS, MM_COPIES, TABLE, UNSHARE},
+    hooks::{
+        self, DUP_MMAP_STATUS, ENTRY_HOOKS, FORKS, FORK_LATENCY, FORK_NS, MM_COPIES, TABLE, UNSHARE,
+    },
     kretprobe::ReturnHook,
     pidns::Reader,
     procfs::{ProcFile, SeqFile, Writer},
@@ -197,7 +199,10 @@ fn write_row(out: &mut SeqFile<'_>, row: &Row) -> fmt::Result {
         (_, true) => "X",
         _ => "L",
     };
-    writeln!(out, "{comm:<16} {faults:>9} {copies:>10} {zero:>8} {reuses:>9} {thp:>13} {state}")
+    writeln!(
+        out,
+        "{comm:<16} {faults:>9} {copies:>10} {zero:>8} {reuses:>9} {thp:>13} {state}"
+    )
 }
 
 /// Copies a NUL-padded command name, replacing anything that is not
@@ -219,7 +224,11 @@ fn printable_comm(name: &[u8], out: &mut [u8; 16]) -> usize {
 /// `probes`: each hook, whether it is attached, how often it ran and what
 /// it counts; then the caller functions the counting hooks filter on.
 fn show_probes(out: &mut SeqFile<'_>, _arg: i64) -> fmt::Result {
-    writeln!(out, "{:<24} {:<9} {:<7} {:>10}  counts", "function", "kind", "status", "hits")?;
+    writeln!(
+        out,
+        "{:<24} {:<9} {:<7} {:>10}  counts",
+        "function", "kind", "status", "hits"
+    )?;
     for hook in &ENTRY_HOOKS {
         let status = (hook.status)();
         let name = hook.function.to_str().map_err(|_| fmt::Error)?;
@@ -248,7 +257,11 @@ fn show_probes(out: &mut SeqFile<'_>, _arg: i64) -> fmt::Result {
     write_callers(out, &hooks::HUGETLB_CALLERS, "hugetlb write fault")
 }
 
-fn write_callers<const N: usize>(out: &mut SeqFile<'_>, set: &Callers<N>, part: &str) -> fmt::Result {
+fn write_callers<const N: usize>(
+    out: &mut SeqFile<'_>,
+    set: &Callers<N>,
+    part: &str,
+) -> fmt::Result {
     for (name, present) in set.each() {
         let name = name.to_str().map_err(|_| fmt::Error)?;
         let status = if present { "function" } else { "inlined/none" };

@@ -111,7 +111,8 @@ impl HookStatus {
 
     /// Marks a hook as attached or not.
     pub(crate) fn set_active(&self, active: bool) {
-        self.state.store(if active { ACTIVE } else { IDLE }, Ordering::Release);
+        self.state
+            .store(if active { ACTIVE } else { IDLE }, Ordering::Release);
     }
 
     /// Counts one call: a per-CPU increment, no line shared between CPUs.
@@ -243,7 +244,9 @@ impl<T: HookTable> Hooks<T> {
         if ret != 0 {
             // SAFETY: Registration failed, so the ops is not live.
             unsafe { glue::cowstat_ftrace_free(ops.as_ptr()) };
-            T::addresses().iter().for_each(|a| a.store(0, Ordering::Release));
+            T::addresses()
+                .iter()
+                .for_each(|a| a.store(0, Ordering::Release));
             pr_err!("ftrace refused the hooks ({}): not loading\n", ret);
             return Err(Error::from_errno(ret));
         }

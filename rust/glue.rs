@@ -35,8 +35,12 @@ opaque! {
 }
 
 /// `ftrace_func_t`.
-pub(crate) type FtraceFunc =
-    unsafe extern "C" fn(ip: c_ulong, parent_ip: c_ulong, ops: *mut FtraceOps, fregs: *mut FtraceRegs);
+pub(crate) type FtraceFunc = unsafe extern "C" fn(
+    ip: c_ulong,
+    parent_ip: c_ulong,
+    ops: *mut FtraceOps,
+    fregs: *mut FtraceRegs,
+);
 
 /// `cowstat_ret_fn` (glue.c): a return probe's handler.
 pub(crate) type RetFunc = extern "C" fn(elapsed_ns: u64, retval: c_long);
@@ -54,13 +58,21 @@ extern "C" {
         n: c_uint,
     ) -> c_int;
 
-    pub(crate) fn cowstat_ftrace_new(func: FtraceFunc, ips: *const c_ulong, n: c_uint) -> *mut FtraceOps;
+    pub(crate) fn cowstat_ftrace_new(
+        func: FtraceFunc,
+        ips: *const c_ulong,
+        n: c_uint,
+    ) -> *mut FtraceOps;
     pub(crate) fn cowstat_ftrace_register(ops: *mut FtraceOps) -> c_int;
     pub(crate) fn cowstat_ftrace_unregister(ops: *mut FtraceOps) -> c_int;
     pub(crate) fn cowstat_ftrace_free(ops: *mut FtraceOps);
     pub(crate) fn cowstat_fregs_arg(fregs: *mut FtraceRegs, n: c_uint) -> c_ulong;
 
-    pub(crate) fn cowstat_kretprobe_new(symbol: *const c_char, ret: RetFunc, maxactive: c_int) -> *mut Kretprobe;
+    pub(crate) fn cowstat_kretprobe_new(
+        symbol: *const c_char,
+        ret: RetFunc,
+        maxactive: c_int,
+    ) -> *mut Kretprobe;
     pub(crate) fn cowstat_kretprobe_free(k: *mut Kretprobe);
 
     pub(crate) fn cowstat_pte_source(ptep: *const c_void) -> c_int;
@@ -77,7 +89,12 @@ extern "C" {
     pub(crate) fn cowstat_attempts_zero(bank: c_uint);
     pub(crate) fn cowstat_current_task() -> c_ulong;
 
-    pub(crate) fn cowstat_current_pids(ns: *mut c_ulong, nr: *mut c_int, max: c_int, nsref: *mut c_ulong) -> c_int;
+    pub(crate) fn cowstat_current_pids(
+        ns: *mut c_ulong,
+        nr: *mut c_int,
+        max: c_int,
+        nsref: *mut c_ulong,
+    ) -> c_int;
     pub(crate) fn cowstat_put_pid_ns(ns: c_ulong);
     pub(crate) fn cowstat_current_vtgid() -> c_int;
     pub(crate) fn cowstat_reader_ns(level: *mut c_int) -> c_ulong;

@@ -38,11 +38,11 @@
 use crate::{
     callers::{Callers, Symbols},
     counter::Counter,
+    event::Event,
     ftrace::{Call, EntryHook, HookInfo, HookStatus, HookTable, Hooks, MAX_HOOKS},
     glue,
     histogram::Log2Histogram,
     kretprobe::ReturnHook,
-    event::Event,
     table::ProcessTable,
     task::{self, Current},
     unshare::UnshareFaults,
@@ -246,7 +246,11 @@ unsafe impl EntryHook for PtepSetAccessFlags {
         if WP_CALLERS.contains(caller) {
             // SAFETY: arg 0 is the faulting VMA, held by the fault.
             let shared = unsafe { glue::cowstat_vma_is_shared(call.arg(0) as *const c_void) };
-            let event = if shared { Event::WpShared } else { Event::WpReuse };
+            let event = if shared {
+                Event::WpShared
+            } else {
+                Event::WpReuse
+            };
             record(&Current::get(), event);
         } else if HUGETLB_CALLERS.contains(caller) {
             record(&Current::get(), Event::HugetlbReuse);

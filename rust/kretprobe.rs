@@ -60,7 +60,6 @@ impl ReturnProbe {
             Err(e) => Err(e),
         }
     }
-
 }
 
 impl Drop for ReturnProbe {

@@ -48,7 +48,12 @@ impl Pids {
         let mut nsref = 0;
         // SAFETY: The arrays hold `LEVELS` entries; `nsref` is a local.
         let level = unsafe {
-            glue::cowstat_current_pids(ns.as_mut_ptr(), pids.nr.as_mut_ptr(), LEVELS as i32, &mut nsref)
+            glue::cowstat_current_pids(
+                ns.as_mut_ptr(),
+                pids.nr.as_mut_ptr(),
+                LEVELS as i32,
+                &mut nsref,
+            )
         };
         pids.level = level;
         for (dst, src) in pids.ns.iter_mut().zip(ns) {

@@ -196,7 +196,11 @@ unsafe extern "C" fn cowstat_rs_write(
     };
     // SAFETY: Guaranteed by the caller.
     let data = unsafe { core::slice::from_raw_parts(data, len) };
-    let writer = if admin { Writer::Admin } else { Writer::Unprivileged };
+    let writer = if admin {
+        Writer::Admin
+    } else {
+        Writer::Unprivileged
+    };
     // SAFETY: Guaranteed by the caller.
     let mut value = unsafe { *arg } as i64;
     match write(data, writer, &mut value) {

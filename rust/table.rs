@@ -33,7 +33,9 @@ use crate::{
     pidns::{AtomicPids, NsRef, Pids, Reader},
     task::{Current, COMM_LEN},
 };
-use core::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{
+    fence, AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 
 /// Live processes tracked individually before events spill into `<other>`.
 /// Rows are freed when their process ends, so this bounds the processes
@@ -268,7 +270,8 @@ impl ProcessTable {
         let bank = self.bank();
         let counts = slot.counts(bank);
         let nsref = NsRef(slot.nsref.swap(0, Ordering::Relaxed));
-        self.exited.push(tgid, &slot.pids.load(), nsref, &slot.comm(), &counts);
+        self.exited
+            .push(tgid, &slot.pids.load(), nsref, &slot.comm(), &counts);
         slot.seq.fetch_add(1, Ordering::AcqRel);
         slot.ready.store(false, Ordering::Release);
         // SAFETY: Plain C seqlock; paired with `cowstat_retire_end` below.
@@ -308,7 +311,10 @@ impl ProcessTable {
 
     fn live_row(&self, slot: &Slot, bank: usize, reader: &Reader) -> Option<Row> {
         let seq = slot.seq.load(Ordering::Acquire);
-        if seq % 2 == 1 || slot.tgid.load(Ordering::Acquire) <= 0 || !slot.ready.load(Ordering::Acquire) {
+        if seq % 2 == 1
+            || slot.tgid.load(Ordering::Acquire) <= 0
+            || !slot.ready.load(Ordering::Acquire)
+        {
             return None;
         }
         let pid = slot.pids.load().seen_by(reader)?;
@@ -360,9 +366,13 @@ impl ProcessTable {
             }
             // SAFETY: As above.
             if !unsafe { glue::cowstat_retire_read_retry(seq) } {
-                for (kind, event) in [Event::WpAttempt, Event::ThpWpAttempt].into_iter().enumerate() {
+                for (kind, event) in [Event::WpAttempt, Event::ThpWpAttempt]
+                    .into_iter()
+                    .enumerate()
+                {
                     // SAFETY: No pointers.
-                    sum.0[event as usize] = unsafe { glue::cowstat_attempts_sum(bank as u32, kind as u32) };
+                    sum.0[event as usize] =
+                        unsafe { glue::cowstat_attempts_sum(bank as u32, kind as u32) };
                 }
                 return sum;
             }

@@ -38,11 +38,11 @@
 use crate::{
     callers::{Callers, Symbols},
     counter::Counter,
+    event::Event,
     ftrace::{Call, EntryHook, HookInfo, HookStatus, HookTable, Hooks, MAX_HOOKS},
     glue,
     histogram::Log2Histogram,
     kretprobe::ReturnHook,
-    event::Event,
     table::ProcessTable,
     task::{self, Current},
     unshare::UnshareFaults,
