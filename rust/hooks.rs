@@ -154,6 +154,16 @@ fn record(me: &Current, event: Event) {
     TABLE.record(me, event.fault(), event);
 }
 
+/// Counts `event` for the running process if the hooked function was
+/// called from the huge-PMD write fault ([`THP_CALLERS`]): the THP hooks'
+/// functions have other callers too.
+#[inline]
+fn record_from_thp_fault(call: &Call, event: Event) {
+    if THP_CALLERS.contains(call.caller()) {
+        record(&Current::get(), event);
+    }
+}
+
 /// Declares a hook's status, with its index among the per-CPU hit counters
 /// (its position in [`ENTRY_HOOKS`]; checked at load).
 macro_rules! hook_status {
@@ -315,9 +325,7 @@ unsafe impl EntryHook for PmdpSetAccessFlags {
     hook_status!(5);
 
     fn entry(call: &Call) {
-        if THP_CALLERS.contains(call.caller()) {
-            record(&Current::get(), Event::ThpReuse);
-        }
+        record_from_thp_fault(call, Event::ThpReuse);
     }
 }
 
@@ -333,9 +341,7 @@ unsafe impl EntryHook for SplitHugePmd {
     hook_status!(6);
 
     fn entry(call: &Call) {
-        if THP_CALLERS.contains(call.caller()) {
-            record(&Current::get(), Event::ThpSplit);
-        }
+        record_from_thp_fault(call, Event::ThpSplit);
     }
 }
 
@@ -356,9 +362,7 @@ unsafe impl EntryHook for MapAnonFolioPmdPf {
     fn entry(call: &Call) {
         // Its other caller, the first-touch THP fault, is not a write
         // fault on a present PMD.
-        if THP_CALLERS.contains(call.caller()) {
-            record(&Current::get(), Event::ThpZero);
-        }
+        record_from_thp_fault(call, Event::ThpZero);
     }
 }
 
@@ -379,9 +383,7 @@ unsafe impl EntryHook for MapAnonFolioPmdNopf {
     hook_status!(10);
 
     fn entry(call: &Call) {
-        if THP_CALLERS.contains(call.caller()) {
-            record(&Current::get(), Event::ThpZero);
-        }
+        record_from_thp_fault(call, Event::ThpZero);
     }
 }
 
@@ -402,9 +404,7 @@ unsafe impl EntryHook for SplitHugePmdLocked {
     hook_status!(11);
 
     fn entry(call: &Call) {
-        if THP_CALLERS.contains(call.caller()) {
-            record(&Current::get(), Event::ThpSplit);
-        }
+        record_from_thp_fault(call, Event::ThpSplit);
     }
 }
 
@@ -421,9 +421,7 @@ unsafe impl EntryHook for SplitHugePmdLockedInner {
     hook_status!(12);
 
     fn entry(call: &Call) {
-        if THP_CALLERS.contains(call.caller()) {
-            record(&Current::get(), Event::ThpSplit);
-        }
+        record_from_thp_fault(call, Event::ThpSplit);
     }
 }
 

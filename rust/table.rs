@@ -37,6 +37,10 @@ use core::sync::atomic::{
     fence, AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering,
 };
 
+/// The counters kept per CPU instead of per row, in the order of their
+/// per-CPU arrays in rust/glue.c (`COWSTAT_ATTEMPT_KINDS`).
+const ATTEMPTS: [Event; 2] = [Event::WpAttempt, Event::ThpWpAttempt];
+
 /// Live processes tracked individually before events spill into `<other>`.
 /// Rows are freed when their process ends, so this bounds the processes
 /// that are alive *and* have faulted at once: 4096 slots x 384 bytes =
@@ -168,14 +172,12 @@ impl ProcessTable {
     /// [`Event::ThpWpAttempt`]; anything else is ignored): a per-CPU
     /// increment in the current bank, no row looked up. Safe in hook context.
     #[inline]
-    pub(crate) fn attempt(&self, kind: Event) {
-        let kind = match kind {
-            Event::WpAttempt => 0,
-            Event::ThpWpAttempt => 1,
-            _ => return,
+    pub(crate) fn attempt(&self, event: Event) {
+        let Some(kind) = ATTEMPTS.iter().position(|&a| a == event) else {
+            return;
         };
         // SAFETY: No pointers; the glue ignores out-of-range indexes.
-        unsafe { glue::cowstat_attempt(self.bank() as u32, kind) };
+        unsafe { glue::cowstat_attempt(self.bank() as u32, kind as u32) };
     }
 
     /// Where a process's slot search starts. Multiplicative hashing with the
@@ -366,10 +368,7 @@ impl ProcessTable {
             }
             // SAFETY: As above.
             if !unsafe { glue::cowstat_retire_read_retry(seq) } {
-                for (kind, event) in [Event::WpAttempt, Event::ThpWpAttempt]
-                    .into_iter()
-                    .enumerate()
-                {
+                for (kind, event) in ATTEMPTS.into_iter().enumerate() {
                     // SAFETY: No pointers.
                     sum.0[event as usize] =
                         unsafe { glue::cowstat_attempts_sum(bank as u32, kind as u32) };

@@ -154,6 +154,16 @@ fn record(me: &Current, event: Event) {
     TABLE.record(me, event.fault(), event);
 }
 
+/// Counts `event` for the running process if the hooked function was
+/// called from the huge-PMD write fault ([`THP_CALLERS`]): the THP hooks'
+/// functions have other callers too.
+#[inline]
+fn record_from_thp_fault(call: &Call, event: Event) {
+    if THP_CALLERS.contains(call.caller()) {
+        record(&Current::get(), event);
+    }
+}
+
 /// Declares a hook's status, with its index among the per-CPU hit counters
 /// (its position in [`ENTRY_HOOKS`]; checked at load).
 macro_rules! hook_status {
@@ -325,7 +335,8 @@ unsafe impl EntryHook for PmdpSetAccessFlags {
         // this process maps by making its PMD writable in place with
         // `pmdp_set_access_flags` (mm/huge_memory.c, label `reuse:`). Other
         // callers set access flags for other reasons: count the call as
-        // Event::ThpReuse only when `THP_CALLERS.contains(call.caller())`.
+        // Event::ThpReuse only when `THP_CALLERS.contains(call.caller())`
+        // (`record_from_thp_fault` does exactly that).
         let _ = call;
     }
 }
@@ -342,9 +353,7 @@ unsafe impl EntryHook for SplitHugePmd {
     hook_status!(6);
 
     fn entry(call: &Call) {
-        if THP_CALLERS.contains(call.caller()) {
-            record(&Current::get(), Event::ThpSplit);
-        }
+        record_from_thp_fault(call, Event::ThpSplit);
     }
 }
 
@@ -365,9 +374,7 @@ unsafe impl EntryHook for MapAnonFolioPmdPf {
     fn entry(call: &Call) {
         // Its other caller, the first-touch THP fault, is not a write
         // fault on a present PMD.
-        if THP_CALLERS.contains(call.caller()) {
-            record(&Current::get(), Event::ThpZero);
-        }
+        record_from_thp_fault(call, Event::ThpZero);
     }
 }
 
@@ -388,9 +395,7 @@ unsafe impl EntryHook for MapAnonFolioPmdNopf {
     hook_status!(10);
 
     fn entry(call: &Call) {
-        if THP_CALLERS.contains(call.caller()) {
-            record(&Current::get(), Event::ThpZero);
-        }
+        record_from_thp_fault(call, Event::ThpZero);
     }
 }
 
@@ -411,9 +416,7 @@ unsafe impl EntryHook for SplitHugePmdLocked {
     hook_status!(11);
 
     fn entry(call: &Call) {
-        if THP_CALLERS.contains(call.caller()) {
-            record(&Current::get(), Event::ThpSplit);
-        }
+        record_from_thp_fault(call, Event::ThpSplit);
     }
 }
 
@@ -430,9 +433,7 @@ unsafe impl EntryHook for SplitHugePmdLockedInner {
     hook_status!(12);
 
     fn entry(call: &Call) {
-        if THP_CALLERS.contains(call.caller()) {
-            record(&Current::get(), Event::ThpSplit);
-        }
+        record_from_thp_fault(call, Event::ThpSplit);
     }
 }
 
