@@ -13,8 +13,11 @@ SECONDS_MANY=${2:-30}
 
 ktap_header
 ktap_plan 14
+# A diagnostic line with the guest's uptime at the start of each part.
+part() { echo "# part $1 (uptime $(cut -d' ' -f1 /proc/uptime) s)"; }
 
 # --- 1. insmod/rmmod cycles while probes fire and files are read ---
+part "1: insmod/rmmod cycles while probes fire and files are read"
 start_load 2 1
 reload_cycles "$RELOADS" "$KO"
 stop_load
@@ -22,6 +25,7 @@ ktap_expect_eq "reload_${RELOADS}_cycles_under_load" 0 "$RELOAD_FAILS"
 ktap_expect_eq "module_loaded_after_cycles" 1 "$(lsmod | grep -c '^cowstat ')"
 
 # --- 2. more processes than the table holds, for a bounded time ---
+part "2: more processes than the table holds, for a bounded time"
 # cowstat-bench fill forks 4500 children that each copy a page: more than
 # the 4096 slots, so the last ones must land in <other>. Shell spawners
 # run alongside for SECONDS_MANY seconds.
@@ -60,6 +64,7 @@ wrapped=$(awk 'NR > 1 { for (i = 3; i <= NF; i++) if ($i !~ /^[0-9]+$/ || length
 ktap_expect_eq "no_negative_or_wrapped_values" 0 "$wrapped"
 
 # --- 3. bad input (fixed seed, bounded) ---
+part "3: bad input (fixed seed, bounded)"
 cowstat-fuzz 10000 >/tmp/fuzz.out; st=$?; sed "s/^/    /" /tmp/fuzz.out
 ktap_result $st "fuzz_suite_passes"
 stat_read forks
@@ -70,6 +75,7 @@ stat_read forks
 ktap_result $? "non_root_reads_but_cannot_reset" "$out"
 
 # --- 4. a child OOM-killed in the middle of COW ---
+part "4: a child OOM-killed in the middle of COW"
 echo 0 >$P/stats # the table is full from part 2; start this part with room
 # The VM for this lane has little memory: a child rewriting most of a heap
 # that fills it cannot get its copies and is killed by the OOM killer.
@@ -87,6 +93,7 @@ cat $P/stats >/dev/null && cat $P/procs >/dev/null
 ktap_result $? "files_readable_after_oom"
 
 # --- 5. forks that fail (RLIMIT_NPROC, and dup_mmap failing under failslab) ---
+part "5: forks that fail (RLIMIT_NPROC, and dup_mmap failing under failslab)"
 # A control run without the limit counts the forks of the wrapper (su and
 # its helpers) plus the 5 of the loop; with `ulimit -u 0` the loop's forks
 # fail in copy_process and only the wrapper's are counted.
@@ -100,6 +107,7 @@ stat_read forks
 ktap_expect_eq "rlimit_nproc_failed_forks_not_counted" "$((control - 5))" "$STAT"
 
 # --- 6. module init failing part-way (failslab), then a clean load ---
+part "6: module init failing part-way (failslab), then a clean load"
 rmmod cowstat
 FS=/sys/kernel/debug/failslab
 leftovers=0

@@ -62,6 +62,8 @@ reload_cycles() {
 		rmmod cowstat 2>/dev/null || RELOAD_FAILS=$((RELOAD_FAILS + 1))
 		insmod "$2" 2>/dev/null || RELOAD_FAILS=$((RELOAD_FAILS + 1))
 		_n=$((_n + 1))
+		# Progress, so a slow phase is told from a stuck one.
+		[ $((_n % 50)) -ne 0 ] || echo "# reloads: $_n of $1 (uptime $(cut -d' ' -f1 /proc/uptime) s)"
 	done
 }
 
