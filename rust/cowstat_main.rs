@@ -37,12 +37,18 @@
 //!   hooked functions is called from hard IRQ or NMI context. The
 //!   `dup_mmap` return handler (rust/kretprobe.rs) runs in kprobe context.
 //! - **Preemption and recursion.** The ftrace ops does not set
-//!   `FTRACE_OPS_FL_RECURSION`, so ftrace calls it through its own guard
-//!   (`ftrace_test_recursion_trylock`) with preemption off: a callback
-//!   re-entered on the same CPU in the same context is dropped by ftrace,
-//!   not run. kprobes guard the return handler the same way (a nested hit
-//!   counts as `nmissed`). Preemption off is also the RCU read side that a
-//!   reset waits for (rust/table.rs: bank switch, then `synchronize_rcu`).
+//!   `FTRACE_OPS_FL_RECURSION`, so ftrace calls its callback directly, in
+//!   the state the hooked function was entered in; some are entered
+//!   preemptible (`wake_up_new_task`, `release_task`,
+//!   `do_huge_pmd_wp_page`, `__split_huge_pmd`). The callback (rust/glue.c,
+//!   `cowstat_ftrace_call`) therefore takes ftrace's recursion lock itself,
+//!   `ftrace_test_recursion_trylock`, before any handler runs: a re-entry
+//!   on the same CPU in the same context is dropped, not run, and
+//!   preemption stays off until the handler returns. kprobes guard the
+//!   return handler the same way (a nested hit counts as `nmissed`).
+//!   Preemption off is also the RCU read side that a reset waits for
+//!   (rust/table.rs: bank switch, then `synchronize_rcu`). None of the
+//!   hooked functions runs where RCU is not watching (idle or entry code).
 //! - **What they may call.** Atomics on the module's static memory
 //!   (counters, table slots, the exited ring), and the `notrace` accessors
 //!   of rust/glue.c, which read fields of `current` or of the structs that

@@ -11,10 +11,13 @@
 //! `sysctl kernel.ftrace_enabled=0` cannot stop it silently.
 //!
 //! Callbacks run in the hooked function's context: any context a page fault
-//! or fork runs in, preemption off (ftrace's recursion guard), possibly with
-//! page-table spinlocks held. They must not sleep, allocate or fault; they
-//! only bump counters and call the notrace accessors of rust/glue.c. A
-//! callback that ftrace sees recursing is skipped by ftrace itself.
+//! or fork runs in, possibly with page-table spinlocks held. The ops does
+//! not ask ftrace for its recursion guard (`FTRACE_OPS_FL_RECURSION`), so
+//! ftrace calls glue.c's callback directly; that callback takes the guard
+//! itself (`ftrace_test_recursion_trylock`), which drops a re-entry in the
+//! same context and keeps preemption off while a handler runs. Handlers
+//! must not sleep, allocate or fault; they only bump counters and call the
+//! notrace accessors of rust/glue.c.
 
 use crate::{
     callers::Symbols,
@@ -228,7 +231,7 @@ impl<T: HookTable> Hooks<T> {
             ips[n] = start as c_ulong;
             n += 1;
         }
-        // SAFETY: `trampoline::<T>` has ftrace_func_t's signature; `ips`
+        // SAFETY: `trampoline::<T>` has cowstat_entry_fn's signature; `ips`
         // holds `n` function addresses found by kallsyms.
         let ops = glue::from_err_ptr(unsafe {
             glue::cowstat_ftrace_new(trampoline::<T>, ips.as_ptr(), n as c_uint)
@@ -292,13 +295,12 @@ impl<T: HookTable> Drop for Hooks<T> {
 ///
 /// # Safety
 ///
-/// Called by ftrace at the entry of a function of `T` (`ip` is its call
-/// site) with `fregs` null or the argument registers it saved, valid for
-/// the call.
+/// Called by glue.c's ops callback at the entry of a function of `T` (`ip`
+/// is its call site), with preemption off, and `fregs` null or the argument
+/// registers ftrace saved, valid for the call.
 unsafe extern "C" fn trampoline<T: HookTable>(
     ip: c_ulong,
     parent_ip: c_ulong,
-    _ops: *mut FtraceOps,
     fregs: *mut FtraceRegs,
 ) {
     // The benchmark's "bare" build (Kbuild's COWSTAT_BARE_PROBES) returns at

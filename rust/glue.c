@@ -19,6 +19,7 @@
 #include <linux/ftrace.h>
 #include <linux/kallsyms.h>
 #include <linux/kprobes.h>
+#include <linux/lockdep.h>
 #include <linux/ktime.h>
 #include <linux/mm.h>
 #include <linux/percpu.h>
@@ -89,33 +90,63 @@ int cowstat_symbols_resolve(const char *const *names, unsigned long *starts,
 
 /* ---- ftrace ------------------------------------------------------------- */
 
+struct cowstat_ftrace {
+	struct ftrace_ops ops;
+	cowstat_entry_fn entry;
+};
+
 /*
- * A new ftrace_ops that calls @func at the entry of the functions starting
+ * The ops' callback. The ops does not set FTRACE_OPS_FL_RECURSION, so
+ * ftrace's trampoline calls this directly, in whatever state the hooked
+ * function was entered: preemptible for some (wake_up_new_task,
+ * release_task, do_huge_pmd_wp_page, __split_huge_pmd). So take ftrace's
+ * recursion lock here, as fprobe and livepatch do: a re-entry in the same
+ * context is dropped, and preemption stays off until the unlock. That makes
+ * each handler an RCU read-side section, which a reset waits for
+ * (rust/table.rs), and keeps a handler on one CPU.
+ */
+static void notrace cowstat_ftrace_call(unsigned long ip,
+					unsigned long parent_ip,
+					struct ftrace_ops *op,
+					struct ftrace_regs *fregs)
+{
+	struct cowstat_ftrace *f = container_of(op, struct cowstat_ftrace, ops);
+	int bit = ftrace_test_recursion_trylock(ip, parent_ip);
+
+	if (bit < 0)
+		return;
+	f->entry(ip, parent_ip, fregs);
+	ftrace_test_recursion_unlock(bit);
+}
+
+/*
+ * A new ftrace_ops that calls @entry at the entry of the functions starting
  * at @ips[0..n), and only those (filtered by address, so a module's
  * same-named function is never hooked). One ops for every hook: unloading
  * then waits for one RCU-tasks grace period, not one per hook. PERMANENT:
  * `sysctl kernel.ftrace_enabled=0` fails with EBUSY while cowstat is
  * loaded instead of silently stopping it.
  */
-struct ftrace_ops *cowstat_ftrace_new(ftrace_func_t func,
+struct ftrace_ops *cowstat_ftrace_new(cowstat_entry_fn entry,
 				      const unsigned long *ips, unsigned int n)
 {
-	struct ftrace_ops *ops = kzalloc(sizeof(*ops), GFP_KERNEL);
+	struct cowstat_ftrace *f = kzalloc(sizeof(*f), GFP_KERNEL);
 	unsigned int i;
 	int ret = 0;
 
-	if (!ops)
+	if (!f)
 		return ERR_PTR(-ENOMEM);
-	ops->func = func;
-	ops->flags = FTRACE_OPS_FL_PERMANENT;
+	f->entry = entry;
+	f->ops.func = cowstat_ftrace_call;
+	f->ops.flags = FTRACE_OPS_FL_PERMANENT;
 	for (i = 0; i < n && !ret; i++)
-		ret = ftrace_set_filter_ip(ops, ips[i], 0, i == 0);
+		ret = ftrace_set_filter_ip(&f->ops, ips[i], 0, i == 0);
 	if (ret) {
-		ftrace_free_filter(ops);
-		kfree(ops);
+		ftrace_free_filter(&f->ops);
+		kfree(f);
 		return ERR_PTR(ret);
 	}
-	return ops;
+	return &f->ops;
 }
 
 int cowstat_ftrace_register(struct ftrace_ops *ops)
@@ -136,7 +167,7 @@ int cowstat_ftrace_unregister(struct ftrace_ops *ops)
 void cowstat_ftrace_free(struct ftrace_ops *ops)
 {
 	ftrace_free_filter(ops);
-	kfree(ops);
+	kfree(container_of(ops, struct cowstat_ftrace, ops));
 }
 
 /* Integer argument @n (0-based) of the hooked function, at its entry. */
@@ -216,6 +247,9 @@ static DEFINE_PER_CPU(u64, cowstat_hits[COWSTAT_MAX_HOOKS]);
 
 notrace void cowstat_hit(unsigned int hook)
 {
+	/* Every handler runs with preemption off (cowstat_ftrace_call): the
+	 * debug kernel's lockdep checks it here; elsewhere this is nothing. */
+	lockdep_assert_preemption_disabled();
 	if (hook < COWSTAT_MAX_HOOKS)
 		this_cpu_inc(cowstat_hits[hook]);
 }

@@ -14,9 +14,11 @@ struct cowstat_kretprobe;
 struct proc_dir_entry;
 
 typedef void (*cowstat_ret_fn)(u64 elapsed_ns, long retval);
+typedef void (*cowstat_entry_fn)(unsigned long ip, unsigned long parent_ip,
+				 struct ftrace_regs *fregs);
 
 int cowstat_symbols_resolve(const char *const *names, unsigned long *starts, unsigned long *sizes, unsigned int n);
-struct ftrace_ops *cowstat_ftrace_new(ftrace_func_t func, const unsigned long *ips, unsigned int n);
+struct ftrace_ops *cowstat_ftrace_new(cowstat_entry_fn entry, const unsigned long *ips, unsigned int n);
 int cowstat_ftrace_register(struct ftrace_ops *ops);
 int cowstat_ftrace_unregister(struct ftrace_ops *ops);
 void cowstat_ftrace_free(struct ftrace_ops *ops);

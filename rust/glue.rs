@@ -34,13 +34,10 @@ opaque! {
     SeqFile;
 }
 
-/// `ftrace_func_t`.
-pub(crate) type FtraceFunc = unsafe extern "C" fn(
-    ip: c_ulong,
-    parent_ip: c_ulong,
-    ops: *mut FtraceOps,
-    fregs: *mut FtraceRegs,
-);
+/// `cowstat_entry_fn` (glue.c): what the ops' callback calls, with
+/// preemption off and ftrace's recursion lock held.
+pub(crate) type EntryFunc =
+    unsafe extern "C" fn(ip: c_ulong, parent_ip: c_ulong, fregs: *mut FtraceRegs);
 
 /// `cowstat_ret_fn` (glue.c): a return probe's handler.
 pub(crate) type RetFunc = extern "C" fn(elapsed_ns: u64, retval: c_long);
@@ -59,7 +56,7 @@ extern "C" {
     ) -> c_int;
 
     pub(crate) fn cowstat_ftrace_new(
-        func: FtraceFunc,
+        entry: EntryFunc,
         ips: *const c_ulong,
         n: c_uint,
     ) -> *mut FtraceOps;
