@@ -92,14 +92,17 @@ ktap_expect_eq top_ctrl_c_quits_status_0 "top exited 0" "$(echo "$SCREEN" | grep
 tui_stop topc
 
 # --- 2. JSON lines while the workload starts and ends: new, live..., exited.
-cow-demo top --json --comm cowstat-lifecyc 0.5 8 >/tmp/top.json 2>/tmp/top.json.err &
+# 20 samples (10 s): the workload must start and be killed inside them. With
+# 8 (4 s) a CI run with the host loaded 3x (debug lanes beside it) saw the
+# workload take so long that its exit fell after the last sample.
+cow-demo top --json --comm cowstat-lifecyc 0.5 20 >/tmp/top.json 2>/tmp/top.json.err &
 T=$!
 sleep 1
 workload
 sleep 1.2
 kill "$S"
 wait $T
-ktap_expect_eq top_json_8_lines "0 8" "$? $(wc -l </tmp/top.json)"
+ktap_expect_eq top_json_20_lines "0 20" "$? $(wc -l </tmp/top.json)"
 entries=$(grep -o "\"pid\":$S,\"comm\":\"[^\"]*\",\"state\":\"[a-z]*\",\"delta\":{[^}]*},\"per_s\":{[^}]*},\"total\":{[^}]*}" /tmp/top.json)
 states=$(echo "$entries" | sed 's/.*"state":"\([a-z]*\)".*/\1/' | tr '\n' ' ')
 matches '^new (live )*exited $' "$states"
