@@ -77,3 +77,21 @@ tui_start() {
 tui_capture() { TERM=screen LC_ALL=C.UTF-8 tmux capture-pane -p -t "$1"; }
 tui_stop() { TERM=screen LC_ALL=C.UTF-8 tmux kill-session -t "$1" 2>/dev/null || true; }
 have_tmux() { command -v tmux >/dev/null 2>&1; }
+
+# expect_checks NAME...: one KTAP result per NAME from the "check NAME
+# EXPECTED OBSERVED" lines of a cowstat-lifecycle run, whose output is in
+# $OUT and exit status in $ST; its diagnostics ("# ...") are printed first.
+expect_checks() {
+	echo "$OUT" | grep '^#'
+	for name in "$@"; do
+		line=$(echo "$OUT" | grep "^check $name " | head -1)
+		if [ -z "$line" ]; then
+			ktap_result 1 "$name" "cowstat-lifecycle reported no '$name' (exit status $ST)" \
+				"$(echo "$OUT" | tail -3)"
+			continue
+		fi
+		# shellcheck disable=SC2086
+		set -- $line
+		ktap_expect_eq "$2" "$3" "$4"
+	done
+}

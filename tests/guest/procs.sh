@@ -4,8 +4,9 @@
 # procs, Row lifecycle, Reset semantics, self, pid; issue 15): 100,000
 # processes of churn, pid reuse under a lowered pid_max, a child's final
 # row after waitpid, self, a new pid namespace, who may reset, resets
-# while processes fault. KTAP. The workloads are cowstat-lifecycle
-# subcommands, which print "check NAME EXPECTED OBSERVED" lines.
+# while processes fault, more live processes than the table holds. KTAP.
+# The workloads are cowstat-lifecycle subcommands, which print "check NAME
+# EXPECTED OBSERVED" lines.
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/cowstat-lib.sh"
 
@@ -21,23 +22,6 @@ since() {
 	SECS=$(awk -v a="$1" -v b="$NOW" 'BEGIN { printf "%.1f", b - a }')
 }
 
-# expect NAME...: one KTAP result per NAME from the helper output in $OUT
-# (exit status $ST), whose diagnostics ("# ...") are printed first.
-expect() {
-	echo "$OUT" | grep '^#'
-	for name in "$@"; do
-		line=$(echo "$OUT" | grep "^check $name " | head -1)
-		if [ -z "$line" ]; then
-			ktap_result 1 "$name" "$L reported no '$name' (exit status $ST)" \
-				"$(echo "$OUT" | tail -3)"
-			continue
-		fi
-		# shellcheck disable=SC2086
-		set -- $line
-		ktap_expect_eq "$2" "$3" "$4"
-	done
-}
-
 # forks_since_boot: tasks created since boot (/proc/stat "processes").
 forks_since_boot() { awk '$1 == "processes" { print $2 }' /proc/stat; }
 
@@ -49,7 +33,7 @@ observed() {
 }
 
 ktap_header
-ktap_plan 43
+ktap_plan 49
 
 # --- 1. Churn: rows are freed when processes end, so nothing fills up.
 p0=$(forks_since_boot)
@@ -60,7 +44,7 @@ ST=$?
 since "$T0"
 created=$(($(forks_since_boot) - p0))
 ktap_info "churn: $CHURN processes in $SECS s"
-expect churn_workers_ok
+expect_checks churn_workers_ok
 [ "$created" -ge "$CHURN" ] && [ "$CHURN" -ge 100000 ]
 ktap_result $? "churn_created_100000_processes" \
 	"processes created during the churn (/proc/stat): $created, asked $CHURN (>= 100000)"
@@ -81,12 +65,12 @@ ktap_expect_eq "churn_then_fork_k1021_exact" "0 1021" "$st $(observed "$out" cow
 # --- 3. A child's final row, read after waitpid (procs and pid).
 OUT=$($L final --pages 1021 2>&1)
 ST=$?
-expect final_procs final_pidfile
+expect_checks final_procs final_pidfile
 
 # --- 4. self: exact for a process that wrote K pages.
 OUT=$($L self --pages 769 2>&1)
 ST=$?
-expect self_copies_faults_delta self_vs_smaps_pagemap self_state_pid \
+expect_checks self_copies_faults_delta self_vs_smaps_pagemap self_state_pid \
 	self_equals_pid_file self_equals_procs self_child_status
 
 # --- 2. Pid reuse. A small pid space (pid_max 1000; live processes above
@@ -101,7 +85,7 @@ ST=$?
 since "$T0"
 echo "$old_max" >/proc/sys/kernel/pid_max
 ktap_info "pid reuse: $SECS s with pid_max 1000 (was $old_max)"
-expect reuse_a_final_row reuse_b_got_a_pid reuse_b_not_inherited \
+expect_checks reuse_a_final_row reuse_b_got_a_pid reuse_b_not_inherited \
 	reuse_b_before_write reuse_b_live_pid_file reuse_procs_live_and_old \
 	reuse_b_final_pid_file reuse_procs_both_final
 ktap_expect_eq "pid_max_restored" "$old_max" "$(cat /proc/sys/kernel/pid_max)"
@@ -114,7 +98,7 @@ case $outside in L:*) ok=0 ;; *) ok=1 ;; esac
 ktap_result $ok "pidns_outside_pid_has_row_outside" "pid $$ here: $outside"
 OUT=$(unshare -p -f --mount-proc $L pidns --outside $$ 2>&1)
 ST=$?
-expect pidns_init_is_pid_1 pidns_procs_lists_only_ns pidns_child_row_ns_pid \
+expect_checks pidns_init_is_pid_1 pidns_procs_lists_only_ns pidns_child_row_ns_pid \
 	pidns_self_pid pidns_pid_file_1_is_self pidns_outside_pid_esrch
 
 # --- 6. Who may reset: CAP_SYS_ADMIN in the initial user namespace, checked
@@ -150,11 +134,24 @@ storm() { # TAG ARGS...
 	since "$T0"
 	ktap_info "storm ($tag): $SECS s"
 	OUT=$(echo "$OUT" | sed "s/^check storm_/check storm_${tag}_/")
-	expect "storm_${tag}_rows_copies_le_faults" "storm_${tag}_stats_copies_le_faults" \
+	expect_checks "storm_${tag}_rows_copies_le_faults" "storm_${tag}_stats_copies_le_faults" \
 		"storm_${tag}_ran"
 }
 storm long_lived --secs 8 --writers 4 --pages 64 --zero-page
 storm ending --secs 8 --writers 4 --pages 64
+
+# --- 8. More live processes than the table's 4096 slots: 4500 children
+# that each copy one page and stay alive. Those without a slot go to
+# <other>, one fault and one copy each; the global counters stay the sum of
+# all rows; the rows are freed when the children end.
+now
+T0=$NOW
+OUT=$($L overflow --procs 4500 2>&1)
+ST=$?
+since "$T0"
+ktap_info "overflow: $SECS s"
+expect_checks overflow_children_ready overflow_child_rows_exact overflow_children_spilled \
+	overflow_other_holds_spilled overflow_stats_equal_sum_of_rows overflow_released_rows_freed
 
 problems=$(kernel_log_problems)
 if [ -z "$problems" ]; then

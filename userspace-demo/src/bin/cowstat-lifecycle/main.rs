@@ -19,6 +19,8 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+mod overflow;
+
 use clap::{Parser, Subcommand};
 use cow_demo::counter::Counter;
 use cow_demo::procfs::cowstat::{parse_proc_line, read_all_into, stats_value, Counts};
@@ -37,6 +39,7 @@ EXAMPLES:
     cowstat-lifecycle reuse --k1 2003 --k2 521   # needs a lowered pid_max
     unshare -p -f --mount-proc cowstat-lifecycle pidns --outside 1234
     cowstat-lifecycle hold 37               # leave a writer alive, print its pid
+    cowstat-lifecycle overflow --procs 4500 # more live processes than slots
     cowstat-lifecycle pidrow 1234           # one row through /proc/cowstat/pid
     cowstat-lifecycle try-write fd:3 0      # write, print ok or the errno name
     cowstat-lifecycle storm --secs 10       # resets while writers fault
@@ -98,6 +101,15 @@ enum Command {
     },
     /// Fork a child that writes K pages and stays alive; print its pid
     Hold { pages: u64 },
+    /// Reset, then N live children copy one page each: more than the table's
+    /// 4096 slots, so the last ones must go to <other>
+    Overflow {
+        #[arg(long, default_value_t = 4500)]
+        procs: u64,
+        /// Keep the children alive until stdin closes (after the checks).
+        #[arg(long)]
+        hold: bool,
+    },
     /// Write a pid to /proc/cowstat/pid, read the same descriptor; print the row or the errno
     Pidrow { pid: String },
     /// Write DATA (no newline) to a path or to `fd:N`; print `ok` or the errno name
@@ -134,6 +146,7 @@ fn main() {
         Command::Reuse { k1, k2, max_spins } => reuse(k1, k2, max_spins),
         Command::Pidns { outside, pages } => pidns(outside, pages),
         Command::Hold { pages } => hold(pages),
+        Command::Overflow { procs, hold } => overflow::overflow(procs, hold),
         Command::Pidrow { pid } => {
             let mut buf = vec![0u8; 4096];
             match pid_row(&pid, &mut buf) {
