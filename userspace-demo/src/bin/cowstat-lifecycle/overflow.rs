@@ -18,12 +18,12 @@ use std::collections::HashSet;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use cow_demo::counter::Counter;
 use cow_demo::procfs::cowstat::stats_value;
 use cow_demo::procfs::cowstat::Counts;
-use cow_demo::workload::{page_size, pipe, prefault_stack};
+use cow_demo::workload::{page_size, pipe, poll_readable, prefault_stack};
 
 use crate::{check, exit_now, parse_row, raw_fork, read_into, shared_heap, tok, try_write, Res};
 
@@ -31,6 +31,9 @@ use crate::{check, exit_now, parse_row, raw_fork, read_into, shared_heap, tok, t
 const CHILD_STACK: usize = 8 << 10;
 /// procs with 4096 live and 1024 ended rows is ~420 KB.
 const PROCS_BUF: usize = 4 << 20;
+/// Longest wait for the next child to say it is ready (KASAN under TCG
+/// starts ~100 per second).
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Write end of the "ready" pipe and read end of the "release" pipe, read by
 /// the children (statics: set before any child exists, only read after).
@@ -158,9 +161,22 @@ pub fn overflow(n: u64, hold: bool) -> Res<()> {
         children.insert(pid as u32);
     }
     let created = children.len() as u64;
+    // A child that died before saying so (the OOM killer) would leave this
+    // read waiting forever: the write end stays open in the table we share.
     let mut ready = 0u64;
     let mut b = [0u8; 512];
     while ready < created {
+        match poll_readable(&ready_rx, READY_TIMEOUT) {
+            Ok(true) => {}
+            Ok(false) => {
+                println!(
+                    "# {ready} of {created} children ready after {} s without progress",
+                    READY_TIMEOUT.as_secs()
+                );
+                break;
+            }
+            Err(e) => return Err(format!("poll the ready pipe: {e}")),
+        }
         let want = (created - ready).min(b.len() as u64) as usize;
         match ready_rx.read(&mut b[..want]) {
             Ok(0) => break,
