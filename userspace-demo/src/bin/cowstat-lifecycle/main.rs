@@ -537,19 +537,42 @@ fn spawn_churn(n: u64) -> Res<()> {
         let page = (heap.addr() + p * heap.page_size()) as *mut libc::c_void;
         // SAFETY: the child runs churn_child on its own stack and exits;
         // CLONE_VFORK suspends us until it has released our memory.
-        let pid = unsafe {
-            libc::clone(
-                churn_child,
-                top as *mut libc::c_void,
-                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-                page,
-            )
-        };
-        if pid < 0 {
-            return Err(format!("clone: {}", io::Error::last_os_error()));
-        }
+        unsafe { clone_sharing_memory(churn_child, top, libc::CLONE_VFORK, page) }
+            .map_err(|e| format!("clone: {e}"))?;
     }
     Ok(())
+}
+
+/// A child process that shares our memory (`CLONE_VM`, not a thread: its
+/// own thread group, so its own cowstat row) and runs `f(arg)` on the
+/// stack that ends at `stack_top`; `extra` adds clone flags. Returns its pid.
+///
+/// # Safety
+///
+/// `stack_top` is the 16-byte-aligned end of memory that nobody else uses
+/// and that stays mapped until the child has exited; `f` must only touch
+/// memory that stays valid until then, and must end with `_exit` or
+/// `SYS_exit` (never return into our frames).
+unsafe fn clone_sharing_memory(
+    f: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    stack_top: usize,
+    extra: libc::c_int,
+    arg: *mut libc::c_void,
+) -> io::Result<u32> {
+    // SAFETY: the caller's contract above.
+    let pid = unsafe {
+        libc::clone(
+            f,
+            stack_top as *mut libc::c_void,
+            libc::CLONE_VM | extra | libc::SIGCHLD,
+            arg,
+        )
+    };
+    if pid < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(pid as u32)
+    }
 }
 
 fn final_row(k: u64) -> Res<()> {

@@ -25,7 +25,10 @@ use cow_demo::procfs::cowstat::stats_value;
 use cow_demo::procfs::cowstat::Counts;
 use cow_demo::workload::{page_size, pipe, poll_readable, prefault_stack};
 
-use crate::{check, exit_now, parse_row, raw_fork, read_into, shared_heap, tok, try_write, Res};
+use crate::{
+    check, clone_sharing_memory, exit_now, parse_row, raw_fork, read_into, shared_heap, tok,
+    try_write, Res,
+};
 
 /// Stack of each child: it calls two raw syscalls and exits.
 const CHILD_STACK: usize = 8 << 10;
@@ -145,105 +148,105 @@ pub fn overflow(n: u64, hold: bool) -> Res<()> {
         let page = (heap.addr() as usize + i * ps) as *mut libc::c_void;
         // SAFETY: the child runs overflow_child on its own stack slice (which
         // outlives it: we wait for every child below) and touches only its
-        // page of the heap; CLONE_VM without CLONE_THREAD: its own process.
-        let pid = unsafe {
-            libc::clone(
-                overflow_child,
-                top as *mut libc::c_void,
-                libc::CLONE_VM | libc::CLONE_FILES | libc::SIGCHLD,
-                page,
-            )
-        };
-        if pid < 0 {
-            clone_err = Some(io::Error::last_os_error());
-            break;
-        }
-        children.insert(pid as u32);
-    }
-    let created = children.len() as u64;
-    // A child that died before saying so (the OOM killer) would leave this
-    // read waiting forever: the write end stays open in the table we share.
-    let mut ready = 0u64;
-    let mut b = [0u8; 512];
-    while ready < created {
-        match poll_readable(&ready_rx, READY_TIMEOUT) {
-            Ok(true) => {}
-            Ok(false) => {
-                println!(
-                    "# {ready} of {created} children ready after {} s without progress",
-                    READY_TIMEOUT.as_secs()
-                );
+        // page of the heap and that stack, then calls SYS_exit.
+        match unsafe { clone_sharing_memory(overflow_child, top, libc::CLONE_FILES, page) } {
+            Ok(pid) => children.insert(pid),
+            Err(e) => {
+                clone_err = Some(e);
                 break;
             }
-            Err(e) => return Err(format!("poll the ready pipe: {e}")),
-        }
-        let want = (created - ready).min(b.len() as u64) as usize;
-        match ready_rx.read(&mut b[..want]) {
-            Ok(0) => break,
-            Ok(k) => ready += k as u64,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("read the ready pipe: {e}")),
-        }
-    }
-    let fill_s = t0.elapsed().as_secs_f64();
-    // procs, then stats, with no event in between (the children are blocked,
-    // the partner is paused, and every page the reads write is already ours).
-    let (procs, stats) = read_both(&mut procs_buf, &mut stats_buf)?;
-
-    if let Some(e) = &clone_err {
-        let hint = if e.raw_os_error() == Some(libc::EAGAIN) {
-            " (raise /proc/sys/kernel/threads-max or pid_max)"
-        } else {
-            ""
         };
-        println!("# clone failed after {created} children: {e}{hint}");
     }
-    let c = census(procs, &children);
-    let spilled = created.saturating_sub(c.child_rows);
-    println!(
-        "# {created} children in {fill_s:.1} s: {} with a row, {spilled} in <other>; \
-         live rows {}; <other> {}",
-        c.child_rows,
-        c.live_rows,
-        tok_counts('-', &c.other)
-    );
-    if let Some(bad) = &c.first_bad {
-        println!("# first child row that is not L:1,1,0,0,0: {bad}");
-    }
-    check("overflow_children_ready", n, ready);
-    check("overflow_child_rows_exact", 0, c.bad_child_rows);
-    check(
-        "overflow_children_spilled",
-        "yes",
-        if spilled > 0 && c.child_rows > 0 {
-            "yes"
-        } else {
-            "no"
-        },
-    );
-    let want_other = Counts {
-        wp_faults: spilled,
-        cow_copies: spilled,
-        ..Counts::default()
-    };
-    check(
-        "overflow_other_holds_spilled",
-        tok_counts('-', &want_other),
-        tok_counts('-', &c.other),
-    );
-    check(
-        "overflow_stats_equal_sum_of_rows",
-        tok_counts('=', &c.sum),
-        tok_counts('=', &stats_counts(stats)),
-    );
-    let _ = io::stdout().flush();
+    let created = children.len() as u64;
+    // Whatever fails from here on, the children are released and waited
+    // for below before their stacks are freed.
+    let held = (|| -> Res<()> {
+        // A child that died before saying so (the OOM killer) would leave this
+        // read waiting forever: the write end stays open in the table we share.
+        let mut ready = 0u64;
+        let mut b = [0u8; 512];
+        while ready < created {
+            match poll_readable(&ready_rx, READY_TIMEOUT) {
+                Ok(true) => {}
+                Ok(false) => {
+                    println!(
+                        "# {ready} of {created} children ready after {} s without progress",
+                        READY_TIMEOUT.as_secs()
+                    );
+                    break;
+                }
+                Err(e) => return Err(format!("poll the ready pipe: {e}")),
+            }
+            let want = (created - ready).min(b.len() as u64) as usize;
+            match ready_rx.read(&mut b[..want]) {
+                Ok(0) => break,
+                Ok(k) => ready += k as u64,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("read the ready pipe: {e}")),
+            }
+        }
+        let fill_s = t0.elapsed().as_secs_f64();
+        // procs, then stats, with no event in between (the children are blocked,
+        // the partner is paused, and every page the reads write is already ours).
+        let (procs, stats) = read_both(&mut procs_buf, &mut stats_buf)?;
 
-    if hold {
-        println!("# holding {created} children: close stdin to release them");
+        if let Some(e) = &clone_err {
+            let hint = if e.raw_os_error() == Some(libc::EAGAIN) {
+                " (raise /proc/sys/kernel/threads-max or pid_max)"
+            } else {
+                ""
+            };
+            println!("# clone failed after {created} children: {e}{hint}");
+        }
+        let c = census(procs, &children);
+        let spilled = created.saturating_sub(c.child_rows);
+        println!(
+            "# {created} children in {fill_s:.1} s: {} with a row, {spilled} in <other>; \
+         live rows {}; <other> {}",
+            c.child_rows,
+            c.live_rows,
+            tok_counts('-', &c.other)
+        );
+        if let Some(bad) = &c.first_bad {
+            println!("# first child row that is not L:1,1,0,0,0: {bad}");
+        }
+        check("overflow_children_ready", n, ready);
+        check("overflow_child_rows_exact", 0, c.bad_child_rows);
+        check(
+            "overflow_children_spilled",
+            "yes",
+            if spilled > 0 && c.child_rows > 0 {
+                "yes"
+            } else {
+                "no"
+            },
+        );
+        let want_other = Counts {
+            wp_faults: spilled,
+            cow_copies: spilled,
+            ..Counts::default()
+        };
+        check(
+            "overflow_other_holds_spilled",
+            tok_counts('-', &want_other),
+            tok_counts('-', &c.other),
+        );
+        check(
+            "overflow_stats_equal_sum_of_rows",
+            tok_counts('=', &c.sum),
+            tok_counts('=', &stats_counts(stats)),
+        );
         let _ = io::stdout().flush();
-        let mut sink = [0u8; 64];
-        while matches!(io::stdin().read(&mut sink), Ok(k) if k > 0) {}
-    }
+
+        if hold {
+            println!("# holding {created} children: close stdin to release them");
+            let _ = io::stdout().flush();
+            let mut sink = [0u8; 64];
+            while matches!(io::stdin().read(&mut sink), Ok(k) if k > 0) {}
+        }
+
+        Ok(())
+    })();
 
     let t1 = Instant::now();
     drop(release_tx);
@@ -255,6 +258,18 @@ pub fn overflow(n: u64, hold: bool) -> Res<()> {
             break;
         }
     }
+    // ECHILD can come before the last children are released: an autoreaped
+    // child is EXIT_DEAD, which wait skips, before it calls release_task
+    // (where cowstat frees its row) and unhashes its pid. Once kill(pid, 0)
+    // says ESRCH, release_task has run. Bounded, in case a pid is reused.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for &pid in &children {
+        // SAFETY: signal 0 only checks that the pid exists.
+        while unsafe { libc::kill(pid as libc::pid_t, 0) } == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    held?;
     let (procs, _) = read_both(&mut procs_buf, &mut stats_buf)?;
     let after = census(procs, &children);
     println!(
