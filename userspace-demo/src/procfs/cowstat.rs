@@ -65,6 +65,16 @@ impl Counts {
         d
     }
 
+    /// Adds `other` to these counts, per counter (summing rows).
+    pub fn add(&mut self, other: &Counts) {
+        for c in Counter::PROCS {
+            let v = other.get(c).unwrap_or(0);
+            if let Some(s) = self.slot(c) {
+                *s += v;
+            }
+        }
+    }
+
     /// The value of `c`; `None` if `procs` has no such column.
     pub fn get(&self, c: Counter) -> Option<u64> {
         let mut copy = *self;
@@ -717,6 +727,9 @@ do_wp_page                   function     write-protect fault
         assert_eq!(a.get(Counter::ThpWpFaults), Some(2));
         assert_eq!(a.get(Counter::WpShared), None);
         assert_eq!(Counts::from_columns([1, 2, 3, 4, 5]).wp_reuses, 4);
+        let mut sum = a;
+        sum.add(&Counts::from_columns([1, 2, 3, 4, 5]));
+        assert_eq!(sum, Counts::from_columns([11, 11, 4, 4, 7]));
     }
 
     #[test]

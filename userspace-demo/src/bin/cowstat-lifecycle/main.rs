@@ -195,10 +195,14 @@ impl Row {
 }
 
 fn tok(r: &Row) -> String {
-    let c = &r.counts;
+    counts_tok(r.state, &r.counts)
+}
+
+/// `S:wp_faults,cow_copies,cow_zero,wp_reuses,thp_wp_faults`.
+fn counts_tok(state: char, c: &Counts) -> String {
     format!(
-        "{}:{},{},{},{},{}",
-        r.state, c.wp_faults, c.cow_copies, c.cow_zero, c.wp_reuses, c.thp_wp_faults
+        "{state}:{},{},{},{},{}",
+        c.wp_faults, c.cow_copies, c.cow_zero, c.wp_reuses, c.thp_wp_faults
     )
 }
 

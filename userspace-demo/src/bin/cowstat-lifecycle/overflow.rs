@@ -26,8 +26,8 @@ use cow_demo::procfs::cowstat::Counts;
 use cow_demo::workload::{page_size, pipe, poll_readable, prefault_stack};
 
 use crate::{
-    check, clone_sharing_memory, exit_now, parse_row, raw_fork, read_into, shared_heap, tok,
-    try_write, Res,
+    check, clone_sharing_memory, counts_tok, exit_now, parse_row, raw_fork, read_into, shared_heap,
+    tok, try_write, Res,
 };
 
 /// Stack of each child: it calls two raw syscalls and exits.
@@ -82,9 +82,7 @@ struct Census {
 fn census(procs: &str, children: &HashSet<u32>) -> Census {
     let mut c = Census::default();
     for row in procs.lines().skip(1).filter_map(parse_row) {
-        for k in Counter::PROCS {
-            add(&mut c.sum, k, row.counts.get(k).unwrap_or(0));
-        }
+        c.sum.add(&row.counts);
         match (row.state, row.pid) {
             ('-', _) => c.other = row.counts,
             ('L', Some(pid)) => {
@@ -205,7 +203,7 @@ pub fn overflow(n: u64, hold: bool) -> Res<()> {
          live rows {}; <other> {}",
             c.child_rows,
             c.live_rows,
-            tok_counts('-', &c.other)
+            counts_tok('-', &c.other)
         );
         if let Some(bad) = &c.first_bad {
             println!("# first child row that is not L:1,1,0,0,0: {bad}");
@@ -228,13 +226,13 @@ pub fn overflow(n: u64, hold: bool) -> Res<()> {
         };
         check(
             "overflow_other_holds_spilled",
-            tok_counts('-', &want_other),
-            tok_counts('-', &c.other),
+            counts_tok('-', &want_other),
+            counts_tok('-', &c.other),
         );
         check(
             "overflow_stats_equal_sum_of_rows",
-            tok_counts('=', &c.sum),
-            tok_counts('=', &stats_counts(stats)),
+            counts_tok('=', &c.sum),
+            counts_tok('=', &stats_counts(stats)),
         );
         let _ = io::stdout().flush();
 
@@ -292,32 +290,7 @@ fn read_both<'p, 's>(procs: &'p mut [u8], stats: &'s mut [u8]) -> Res<(&'p str, 
     Ok((p, s))
 }
 
-fn add(sum: &mut Counts, c: Counter, v: u64) {
-    match c {
-        Counter::WpFaults => sum.wp_faults += v,
-        Counter::CowCopies => sum.cow_copies += v,
-        Counter::CowZero => sum.cow_zero += v,
-        Counter::WpReuses => sum.wp_reuses += v,
-        Counter::ThpWpFaults => sum.thp_wp_faults += v,
-        _ => {}
-    }
-}
-
-fn tok_counts(state: char, c: &Counts) -> String {
-    format!(
-        "{state}:{},{},{},{},{}",
-        c.wp_faults, c.cow_copies, c.cow_zero, c.wp_reuses, c.thp_wp_faults
-    )
-}
-
-/// The five procs columns as `stats` gives them.
+/// The five procs columns as `stats` gives them (`u64::MAX` if missing).
 fn stats_counts(stats: &str) -> Counts {
-    let v = |c| stats_value(stats, c).unwrap_or(u64::MAX);
-    Counts {
-        wp_faults: v(Counter::WpFaults),
-        cow_copies: v(Counter::CowCopies),
-        cow_zero: v(Counter::CowZero),
-        wp_reuses: v(Counter::WpReuses),
-        thp_wp_faults: v(Counter::ThpWpFaults),
-    }
+    Counts::from_columns(Counter::PROCS.map(|c| stats_value(stats, c).unwrap_or(u64::MAX)))
 }
