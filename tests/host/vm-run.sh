@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 source tests/lib/ktap.sh
 
 ktap_header
-ktap_plan 11
+ktap_plan 12
 
 out=$(scripts/vm-run --timeout 120 -- false 2>&1); st=$?
 ktap_expect_eq "vm_run_false_exits_1" 1 "$st"
@@ -34,6 +34,10 @@ ktap_result $? "vm_run_add_file" "status $st"
 out=$(scripts/vm-run --bogus -- true 2>&1); st=$?
 [[ $st == 2 && $(wc -l <<<"$out") == 1 && $out == *"'--bogus'"* ]]
 ktap_result $? "vm_run_unknown_flag_one_line_error" "status $st: $out"
+
+out=$(scripts/test-debug --bogus 2>&1); st=$?
+[[ $st == 2 && $(wc -l <<<"$out") == 1 && $out == *"'--bogus'"*--plant-leak* ]]
+ktap_result $? "test_debug_unknown_flag_one_line_error" "status $st: $out"
 
 out=$(scripts/vm-run --add "$tmp/nonexistent" -- true 2>&1); st=$?
 [[ $st == 2 && $(wc -l <<<"$out") == 1 && $out == *nonexistent* ]]
