@@ -5,8 +5,8 @@
 # same kmemleak_check the lane runs: it must say "not ok" and count all 7
 # (a fresh boot has no other unreferenced object: lane g's scan after 200
 # reloads found 0).
-# Run by `scripts/test-debug --plant-leak` in its own boot: the planted
-# objects would otherwise stay in every later scan of the lane.
+# Run by `scripts/test-debug` (every lane, or alone with --plant-leak) in a
+# boot of its own: the planted objects would stay in every later scan.
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/kmemleak-lib.sh"
 ktap_header

@@ -2,10 +2,11 @@
 /*
  * A deliberate leak, to show that the debug lane's kmemleak check can fail.
  *
- * Loaded only by `scripts/test-debug --plant-leak`, never with cowstat.
- * Its name starts with "cowstat" so that the backtrace filter in
- * tests/debug/kmemleak-lib.sh, which looks for cowstat's frames, matches it
- * the way it would match a leak of the real module.
+ * Loaded by tests/debug/kmemleak-selftest.sh in a boot of its own, first in
+ * every `scripts/test-debug` (or alone with --plant-leak), never with
+ * cowstat. Its name starts with "cowstat" because the check once kept only
+ * objects with "cowstat" in their backtrace; this module showed that such a
+ * filter misses every leak of an unloaded module (docs/reliability.md).
  */
 #include <linux/module.h>
 #include <linux/slab.h>
