@@ -5,7 +5,8 @@
 //! Every C struct stays behind an opaque pointer type here: the glue is
 //! compiled with the target kernel's headers, so its field offsets are the
 //! kernel's own, on 6.12 and 7.x alike, and nothing on this side can read a
-//! field at the wrong offset. These declarations must match glue.c.
+//! field at the wrong offset. These declarations must match glue.h's
+//! prototypes: tests/host/glue-abi.sh compares the two.
 
 use core::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
 
