@@ -32,7 +32,7 @@ MODULE_DEBIAN := $(BUILD)/debian/cowstat.ko
 KMAKE = $(MAKE) --no-print-directory -C $(KDIR) M=$(CURDIR) $(if $(LLVM),LLVM=$(LLVM))
 
 .PHONY: test-debug
-.PHONY: all help setup kernel check-kdir module module-debian cow-demo vm demo demo-redis test \
+.PHONY: all help setup kernel check-kdir check-glue module module-debian cow-demo vm demo demo-redis test \
 	fmt fmtcheck clippy clean dist lab-grade
 
 all: module
@@ -66,14 +66,20 @@ endif
 check-kdir: kernel
 	@test -f $(KDIR)/rust/libkernel.rmeta || { echo "error: KDIR=$(KDIR) has no Rust metadata (rust/libkernel.rmeta): build it with CONFIG_RUST=y, or omit KDIR to use the project's kernel" >&2; exit 2; }
 
+# Rust's extern "C" declarations are taken on trust by both compilers:
+# compare them with rust/glue.h before any module build.
+check-glue:
+	@out=$$(scripts/glue-abi rust/glue.h rust/glue.rs rust/procfs.rs 2>&1) || \
+		{ echo "$$out" >&2; echo "error: rust/glue.rs and rust/glue.h disagree (above): change one to match the other" >&2; exit 2; }
+
 # Built in the Debian 13 root against Debian's own kernel (scripts/debian-kernel).
-module-debian: setup
+module-debian: setup check-glue
 	@scripts/build-module-debian $(CURDIR) $(MODULE_DEBIAN) >/dev/null
 
 ifeq ($(TARGET),debian)
 module: module-debian
 else
-module: kernel check-kdir
+module: kernel check-kdir check-glue
 	@+$(KMAKE) modules
 	@mkdir -p $(dir $(MODULE)) && cp cowstat.ko $(MODULE)
 endif

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The C glue's interface (rust/glue.c). rust/glue.rs declares the same
- * functions for Rust; keep the two in step (tests/host/glue-abi.sh checks).
+ * functions for Rust; keep the two in step (scripts/glue-abi checks).
  */
 #ifndef COWSTAT_GLUE_H
 #define COWSTAT_GLUE_H

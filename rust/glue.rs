@@ -6,7 +6,7 @@
 //! compiled with the target kernel's headers, so its field offsets are the
 //! kernel's own, on 6.12 and 7.x alike, and nothing on this side can read a
 //! field at the wrong offset. These declarations must match glue.h's
-//! prototypes: tests/host/glue-abi.sh compares the two.
+//! prototypes: scripts/glue-abi compares the two before every `make module`.
 
 use core::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
 

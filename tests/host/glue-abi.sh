@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # The Rust/C interface of the module (issue 16, "every layout checked"):
 # Rust reads no C struct, so what must match is rust/glue.rs's declarations
-# and rust/glue.h's prototypes, which no compiler compares. glue_abi.py
-# compares them; three altered copies show that it catches a changed
+# and rust/glue.h's prototypes, which no compiler compares. scripts/glue-abi
+# compares them (make module runs it too); three altered copies show that it catches a changed
 # return type, a dropped parameter and a changed Rust export. KTAP output.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -12,7 +12,7 @@ source tests/lib/ktap.sh
 ktap_header
 ktap_plan 4
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-check() { python3 tests/host/glue_abi.py "$@" 2>&1; }
+check() { scripts/glue-abi "$@" 2>&1; }
 
 out=$(check rust/glue.h rust/glue.rs rust/procfs.rs); st=$?
 ktap_result $st "glue_rs_matches_glue_h" "$out"
