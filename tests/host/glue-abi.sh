@@ -3,8 +3,9 @@
 # The Rust/C interface of the module (issue 16, "every layout checked"):
 # Rust reads no C struct, so what must match is rust/glue.rs's declarations
 # and rust/glue.h's prototypes, which no compiler compares. scripts/glue-abi
-# compares them (make module runs it too); three altered copies show that it catches a changed
-# return type, a dropped parameter and a changed Rust export. KTAP output.
+# compares them (make module runs it too); three altered copies show that
+# it catches a changed return type, a dropped parameter and a changed Rust
+# export. KTAP output.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source tests/lib/ktap.sh
