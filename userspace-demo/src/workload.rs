@@ -257,6 +257,24 @@ impl Heap {
         p.finish()
     }
 
+    /// Keeps khugepaged off the heap from now on (MADV_NOHUGEPAGE), leaving the
+    /// huge pages already mapped as they are: a later write fault into a
+    /// shared huge PMD still splits it. Without this, khugepaged may collapse
+    /// a 2 MiB region whose pages were all rewritten back into a huge page
+    /// while an experiment runs. False if the kernel refused the advice.
+    pub fn keep_khugepaged_away(&self) -> bool {
+        // SAFETY: advice on a range of our own mapping; it changes no contents
+        // and no existing page-table entry.
+        let rc = unsafe {
+            libc::madvise(
+                self.start as *mut libc::c_void,
+                self.size,
+                libc::MADV_NOHUGEPAGE,
+            )
+        };
+        rc == 0
+    }
+
     /// Writes `val` to the first byte of page `i` (ignored if out of range).
     #[inline(always)]
     pub fn write_page(&self, i: u64, val: u8) {
