@@ -261,8 +261,9 @@ impl Heap {
     /// huge pages already mapped as they are: a later write fault into a
     /// shared huge PMD still splits it. Without this, khugepaged may collapse
     /// a 2 MiB region whose pages were all rewritten back into a huge page
-    /// while an experiment runs. False if the kernel refused the advice.
-    pub fn keep_khugepaged_away(&self) -> bool {
+    /// while an experiment runs. Errs with the kernel's reason if it refused
+    /// the advice.
+    pub fn keep_khugepaged_away(&self) -> std::io::Result<()> {
         // SAFETY: advice on a range of our own mapping; it changes no contents
         // and no existing page-table entry.
         let rc = unsafe {
@@ -272,7 +273,11 @@ impl Heap {
                 libc::MADV_NOHUGEPAGE,
             )
         };
-        rc == 0
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
     }
 
     /// Writes `val` to the first byte of page `i` (ignored if out of range).

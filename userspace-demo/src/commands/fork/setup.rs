@@ -139,19 +139,15 @@ pub(super) fn setup(a: &ForkArgs) -> Result<Setup> {
     // smaps would then show fewer splits than happened. Measured on Debian's
     // 7.3 kernel with a 100 ms scan interval: 3 to 8 of 9 regions collapsed.
     if thp_req && used != "unavailable" {
-        if heap.keep_khugepaged_away() {
-            notes.push(
-                "khugepaged kept off the heap after it was touched \
-                 (MADV_NOHUGEPAGE): huge pages stay until a write splits them"
-                    .to_string(),
-            );
-        } else {
-            notes.push(format!(
-                "could not keep khugepaged off the heap ({}): it may collapse \
-                 rewritten regions during the writes, and smaps then shows fewer splits",
-                std::io::Error::last_os_error()
-            ));
-        }
+        notes.push(match heap.keep_khugepaged_away() {
+            Ok(()) => "khugepaged kept off the heap after it was touched \
+                       (MADV_NOHUGEPAGE): huge pages stay until a write splits them"
+                .to_string(),
+            Err(e) => format!(
+                "could not keep khugepaged off the heap ({e}): it may collapse \
+                 rewritten regions during the writes, and smaps then shows fewer splits"
+            ),
+        });
     }
     match used {
         "unavailable" => notes.push(format!(
