@@ -43,7 +43,7 @@ ktap_expect_eq "fork_k4099_thp_on_splits" "0 4099 9" \
 
 # The same with khugepaged scanning every 100 ms instead of every 10 s: it
 # collapses regions the child rewrote completely unless cow-demo keeps it off
-# the heap (before that fix, 6 runs of 6 on Debian's 7.3 lost 3-8 of the 9
+# the heap (before that fix, 6 runs of 6 on Debian's 7.3 lost 3-7 of the 9
 # splits in smaps). The counts and smaps must still agree exactly.
 khp=/sys/kernel/mm/transparent_hugepage/khugepaged
 if [ -w "$khp/scan_sleep_millisecs" ]; then
