@@ -162,7 +162,7 @@ impl Heap {
         let b = base as u64;
         // At least one page of guard before the heap, and >= align - ps after it.
         let start = (b + ps).div_ceil(align) * align;
-        let heap = Heap {
+        let mut heap = Heap {
             reservation: base,
             reservation_len: len,
             start: start as *mut u8,
@@ -185,15 +185,7 @@ impl Heap {
         if rc != 0 {
             return Err(Error::last_os("mprotect of the heap guard areas"));
         }
-        let advice = if thp {
-            libc::MADV_HUGEPAGE
-        } else {
-            libc::MADV_NOHUGEPAGE
-        };
-        // SAFETY: advice on a range of our own mapping; it changes no contents.
-        let rc = unsafe { libc::madvise(heap.start as *mut libc::c_void, heap.size, advice) };
-        let mut heap = heap;
-        heap.advice_ok = rc == 0;
+        heap.advice_ok = heap.advise_thp(thp).is_ok();
         // Name the VMA in smaps ("[anon:cow-demo heap]") where the kernel supports it;
         // failure is harmless.
         let _ = rustix::process::set_virtual_memory_region_name(
@@ -264,15 +256,19 @@ impl Heap {
     /// while an experiment runs. Errs with the kernel's reason if it refused
     /// the advice.
     pub fn keep_khugepaged_away(&self) -> std::io::Result<()> {
-        // SAFETY: advice on a range of our own mapping; it changes no contents
-        // and no existing page-table entry.
-        let rc = unsafe {
-            libc::madvise(
-                self.start as *mut libc::c_void,
-                self.size,
-                libc::MADV_NOHUGEPAGE,
-            )
+        self.advise_thp(false)
+    }
+
+    /// MADV_HUGEPAGE (`huge`) or MADV_NOHUGEPAGE over the whole heap.
+    fn advise_thp(&self, huge: bool) -> std::io::Result<()> {
+        let advice = if huge {
+            libc::MADV_HUGEPAGE
+        } else {
+            libc::MADV_NOHUGEPAGE
         };
+        // SAFETY: THP advice on a range of our own mapping; it changes no
+        // contents and no existing page-table entry.
+        let rc = unsafe { libc::madvise(self.start as *mut libc::c_void, self.size, advice) };
         if rc == 0 {
             Ok(())
         } else {
