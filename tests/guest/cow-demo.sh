@@ -34,12 +34,21 @@ explain $st "$out"
 ktap_expect_eq "write_after_exit_parent_reuses_no_copies" "0 4099 0" \
 	"$st $(observed "$out" wp_reuses parent) $(observed "$out" cow_copies parent)"
 
-out=$(cow-demo fork --heap 64M --pages 4099 --thp on 2>/tmp/cow-demo.err)
-st=$?
-explain $st "$out"
-# Pages 0..4098 lie in 2 MiB regions 0..8: nine huge-page faults (splits).
-ktap_expect_eq "fork_k4099_thp_on_splits" "0 4099 9" \
-	"$st $(observed "$out" cow_copies child) $(observed "$out" thp_wp_faults child)"
+# thp_on_fork: the child writes pages 0..4098 of a THP heap; sets out, st.
+thp_on_fork() {
+	out=$(cow-demo fork --heap 64M --pages 4099 --thp on 2>/tmp/cow-demo.err)
+	st=$?
+}
+# expect_nine_splits NAME: exit 0 and 4099 copies; the pages lie in 2 MiB
+# regions 0..8, so nine huge-page faults (splits).
+expect_nine_splits() {
+	explain $st "$out"
+	ktap_expect_eq "$1" "0 4099 9" \
+		"$st $(observed "$out" cow_copies child) $(observed "$out" thp_wp_faults child)"
+}
+
+thp_on_fork
+expect_nine_splits fork_k4099_thp_on_splits
 
 # The same with khugepaged scanning every 100 ms instead of every 10 s: it
 # collapses regions the child rewrote completely unless cow-demo keeps it off
@@ -50,14 +59,11 @@ if [ -w "$khp/scan_sleep_millisecs" ]; then
 	saved="$(cat "$khp/scan_sleep_millisecs") $(cat "$khp/alloc_sleep_millisecs")"
 	echo 100 >"$khp/scan_sleep_millisecs"
 	echo 100 >"$khp/alloc_sleep_millisecs"
-	out=$(cow-demo fork --heap 64M --pages 4099 --thp on 2>/tmp/cow-demo.err)
-	st=$?
+	thp_on_fork
 	set -- $saved
 	echo "$1" >"$khp/scan_sleep_millisecs"
 	echo "$2" >"$khp/alloc_sleep_millisecs"
-	explain $st "$out"
-	ktap_expect_eq "fork_k4099_thp_on_exact_while_khugepaged_busy" "0 4099 9" \
-		"$st $(observed "$out" cow_copies child) $(observed "$out" thp_wp_faults child)"
+	expect_nine_splits fork_k4099_thp_on_exact_while_khugepaged_busy
 else
 	ktap_result 1 "fork_k4099_thp_on_exact_while_khugepaged_busy" \
 		"$khp/scan_sleep_millisecs not writable: THP or khugepaged missing"
